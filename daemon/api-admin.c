@@ -1,0 +1,88 @@
+/* api-admin.c: /api/v1/admin: agents and the audit log. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "daemon.h"
+
+#define AUDIT_DEFAULT_LIMIT	100
+#define AUDIT_MAX_LIMIT		1000
+
+void
+api_admin_agents(struct request *rq, struct response *rs)
+{
+	struct err	 e;
+	json_object	*rows, *data;
+	char		 text[64];
+
+	err_clear(&e);
+	if ((rows = agent_list(rq->pool, request_query(rq, "status"), &e)) ==
+	    NULL) {
+		reply_error(rs, &e);
+		return;
+	}
+	snprintf(text, sizeof(text), "%zu agents",
+	    json_object_array_length(rows));
+	data = json_object_new_object();
+	json_object_object_add(data, "agents", rows);
+	reply_json(rs, 200, json_ok(text, data, NULL));
+}
+
+static void
+admin_transition(struct request *rq, struct response *rs,
+    int (*fn)(struct db_pool *, const struct actor *, const char *,
+    struct agent *, struct err *), const char *verb)
+{
+	struct agent	a;
+	struct err	e;
+	char		text[128];
+
+	err_clear(&e);
+	if (fn(rq->pool, &rq->actor, rq->params[0], &a, &e) == -1) {
+		reply_error(rs, &e);
+		return;
+	}
+	snprintf(text, sizeof(text), "Agent '%s' %s; it is now %s.", a.name,
+	    verb, a.status);
+	reply_json(rs, 200, json_ok(text, agent_to_json(&a), NULL));
+}
+
+void
+api_admin_agent_approve(struct request *rq, struct response *rs)
+{
+	admin_transition(rq, rs, agent_approve, "approved");
+}
+
+void
+api_admin_agent_suspend(struct request *rq, struct response *rs)
+{
+	admin_transition(rq, rs, agent_suspend, "suspended");
+}
+
+void
+api_admin_audit(struct request *rq, struct response *rs)
+{
+	const char	*s = request_query(rq, "limit");
+	struct err	 e;
+	json_object	*rows, *data;
+	char		*end;
+	long		 limit = AUDIT_DEFAULT_LIMIT;
+
+	err_clear(&e);
+	if (s != NULL) {
+		limit = strtol(s, &end, 10);
+		if (*s == '\0' || *end != '\0' || limit < 1 ||
+		    limit > AUDIT_MAX_LIMIT) {
+			err_set(&e, ERR_INVALID_FIELD, "limit must be a number"
+			    " from 1 to %d", AUDIT_MAX_LIMIT);
+			reply_error(rs, &e);
+			return;
+		}
+	}
+	if ((rows = audit_list(rq->pool, limit, &e)) == NULL) {
+		reply_error(rs, &e);
+		return;
+	}
+	data = json_object_new_object();
+	json_object_object_add(data, "entries", rows);
+	reply_json(rs, 200, json_ok("audit log, newest first", data, NULL));
+}

@@ -1,0 +1,65 @@
+/* api-agents.c: agent registration and the calling agent's own record. */
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon.h"
+
+#define REGISTER_WINDOW_S	3600
+
+void
+api_agent_register(struct request *rq, struct response *rs)
+{
+	static const char *const fields[] = { "name", "description",
+	    "contact", NULL };
+	const char	*name, *desc, *contact;
+	char		 key[KEY_LEN + 1], bucket[96], text[512];
+	struct agent	 a;
+	struct err	 e;
+	json_object	*body, *data, *next;
+
+	err_clear(&e);
+	if (request_json(rq, rs, &body) == -1)
+		return;
+	if (json_only_keys(body, fields, &e) == -1 ||
+	    json_get_str(body, "name", true, AGENT_NAME_MAX + 1, &name, &e) ==
+	    -1 ||
+	    json_get_str(body, "description", false, AGENT_DESC_MAX, &desc,
+	    &e) == -1 ||
+	    json_get_str(body, "contact", false, AGENT_CONTACT_MAX, &contact,
+	    &e) == -1)
+		goto fail;
+	/* Validation first: a typo does not use up the address's quota. */
+	if (agent_name_check(name, &e) == -1)
+		goto fail;
+	snprintf(bucket, sizeof(bucket), "register:%s", rq->remote);
+	if (ratelimit_hit(rq->pool, bucket, rq->conf->limits_register_per_hour,
+	    REGISTER_WINDOW_S, &e) == -1)
+		goto fail;
+	if (agent_register(rq->pool, name, desc, contact, &a, key, &e) == -1)
+		goto fail;
+	data = agent_to_json(&a);
+	json_object_object_add(data, "api_key", json_object_new_string(key));
+	snprintf(text, sizeof(text), "Registered agent '%s'. Keep the api_key:"
+	    " it is shown only now. An admin must approve the agent before it"
+	    " can act; until then every action answers waiting_for_approval.",
+	    a.name);
+	next = json_object_new_array();
+	json_object_array_add(next, json_object_new_string("GET /api/v1/me"));
+	reply_json(rs, 201, json_ok(text, data, next));
+	memset(key, 0, sizeof(key));
+	json_object_put(body);
+	return;
+fail:
+	reply_error(rs, &e);
+	json_object_put(body);
+}
+
+void
+api_agent_me(struct request *rq, struct response *rs)
+{
+	char	text[128];
+
+	snprintf(text, sizeof(text), "You are '%s' (%s), rating %ld.",
+	    rq->agent.name, rq->agent.status, rq->agent.elo);
+	reply_json(rs, 200, json_ok(text, agent_to_json(&rq->agent), NULL));
+}

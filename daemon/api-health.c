@@ -1,0 +1,157 @@
+/*
+ * api-health.c: /healthz and /metrics.  Gitea is probed by a background
+ * thread, so a slow or dead Gitea never makes a health check hang.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon.h"
+
+#define HEALTH_INTERVAL_S	10
+
+static struct {
+	pthread_mutex_t	mtx;
+	pthread_cond_t	cv;
+	pthread_t	thread;
+	bool		running, stop, probed, up;
+	char		version[64];
+	char		error[256];
+} health = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static void
+health_probe(void)
+{
+	struct err	e;
+	char		version[64] = "";
+	int		rc;
+
+	err_clear(&e);
+	rc = gitea_probe(server_conf(), version, sizeof(version), &e);
+	pthread_mutex_lock(&health.mtx);
+	if (rc == 0 && !health.up && health.probed)
+		log_info("Gitea is reachable again");
+	else if (rc != 0 && (health.up || !health.probed))
+		log_warn("Gitea is unreachable: %s", e.message);
+	health.probed = true;
+	health.up = rc == 0;
+	strlcpy_ss(health.version, version, sizeof(health.version));
+	strlcpy_ss(health.error, rc == 0 ? "" : e.message,
+	    sizeof(health.error));
+	pthread_mutex_unlock(&health.mtx);
+}
+
+static void *
+health_loop(void *arg)
+{
+	struct timespec	ts;
+
+	(void)arg;
+	for (;;) {
+		health_probe();
+		pthread_mutex_lock(&health.mtx);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += HEALTH_INTERVAL_S;
+		while (!health.stop && pthread_cond_timedwait(&health.cv,
+		    &health.mtx, &ts) == 0)
+			;
+		if (health.stop) {
+			pthread_mutex_unlock(&health.mtx);
+			return NULL;
+		}
+		pthread_mutex_unlock(&health.mtx);
+	}
+}
+
+void
+health_start(void)
+{
+	/* The first probe runs before serving, so /healthz is never blind. */
+	health_probe();
+	if (pthread_create(&health.thread, NULL, health_loop, NULL) == 0)
+		health.running = true;
+}
+
+void
+health_stop(void)
+{
+	if (!health.running)
+		return;
+	pthread_mutex_lock(&health.mtx);
+	health.stop = true;
+	pthread_cond_signal(&health.cv);
+	pthread_mutex_unlock(&health.mtx);
+	pthread_join(health.thread, NULL);
+	health.running = false;
+}
+
+bool
+health_gitea_up(void)
+{
+	bool	up;
+
+	pthread_mutex_lock(&health.mtx);
+	up = health.up;
+	pthread_mutex_unlock(&health.mtx);
+	return up;
+}
+
+void
+api_healthz(struct request *rq, struct response *rs)
+{
+	json_object	*root, *db, *gitea;
+	struct err	 e;
+	long		 usec;
+	bool		 db_ok, gitea_ok;
+
+	err_clear(&e);
+	db_ok = db_ping(rq->pool, &usec, &e) == 0;
+	db = json_object_new_object();
+	json_object_object_add(db, "ok", json_object_new_boolean(db_ok));
+	if (db_ok)
+		json_object_object_add(db, "latency_ms",
+		    json_object_new_double((double)usec / 1000.0));
+	else
+		json_object_object_add(db, "error",
+		    json_object_new_string(e.message));
+
+	gitea = json_object_new_object();
+	pthread_mutex_lock(&health.mtx);
+	gitea_ok = health.up;
+	json_object_object_add(gitea, "ok", json_object_new_boolean(gitea_ok));
+	json_object_object_add(gitea, "url",
+	    json_object_new_string(rq->conf->gitea_url));
+	if (gitea_ok)
+		json_object_object_add(gitea, "version",
+		    json_object_new_string(health.version));
+	else
+		json_object_object_add(gitea, "error",
+		    json_object_new_string(health.error));
+	pthread_mutex_unlock(&health.mtx);
+
+	/* Gitea down degrades the sidecar; without its database it is out. */
+	root = json_object_new_object();
+	json_object_object_add(root, "ok", json_object_new_boolean(db_ok));
+	json_object_object_add(root, "status", json_object_new_string(
+	    !db_ok ? "unavailable" : gitea_ok ? "ok" : "degraded"));
+	json_object_object_add(root, "version",
+	    json_object_new_string(PACKAGE_VERSION));
+	json_object_object_add(root, "database", db);
+	json_object_object_add(root, "gitea", gitea);
+	reply_json(rs, db_ok ? 200 : 503, root);
+}
+
+void
+api_metrics(struct request *rq, struct response *rs)
+{
+	struct err	e;
+
+	if ((rs->text = metrics_render(rq->pool)) == NULL) {
+		err_set(&e, ERR_INTERNAL, "out of memory");
+		reply_error(rs, &e);
+		return;
+	}
+	rs->status = 200;
+	rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}

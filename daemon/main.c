@@ -1,0 +1,152 @@
+/*
+ * main.c: synstackd start-up, signals and shutdown.
+ *
+ * SIGHUP reloads synstack.yaml (keeping the old config when the new one is
+ * bad); SIGTERM and SIGINT stop accepting, drain in-flight requests and
+ * exit.  Signals are taken synchronously by the main thread (sigwait), so
+ * no handler runs inside a worker.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "daemon.h"
+
+#define DEFAULT_CONFIG	SYNSTACK_SYSCONFDIR "/synstack.yaml"
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: synstackd [-dnV] [-c file]\n");
+	exit(2);
+}
+
+static void
+reload(const char *path)
+{
+	struct conf	*next;
+	struct err	 e;
+
+	err_clear(&e);
+	if ((next = conf_load(path, &e)) == NULL) {
+		log_error("reload failed, keeping the running configuration: %s",
+		    e.message);
+		return;
+	}
+	conf_keep_unreloadable(next, server_conf());
+	log_set_level(next->log_level);
+	server_set_conf(next);
+	log_info("configuration reloaded from %s", path);
+}
+
+static int
+migrate(const struct conf *conf)
+{
+	const char	*dir = conf->db_schema_dir[0] != '\0' ?
+	    conf->db_schema_dir : SYNSTACK_SCHEMA_DIR;
+	struct err	 e;
+	PGconn		*c;
+	int		 n;
+
+	err_clear(&e);
+	if ((c = db_acquire(daemon_state.pool, &e)) == NULL) {
+		log_error("cannot reach the database: %s", e.message);
+		return -1;
+	}
+	n = migrate_apply(c, dir, &e);
+	db_release(daemon_state.pool, c);
+	if (n == -1) {
+		log_error("migration failed: %s", e.message);
+		return -1;
+	}
+	log_info("database schema is current (%d migrations applied now)", n);
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char	*path = DEFAULT_CONFIG;
+	struct conf	*conf;
+	struct err	 e;
+	sigset_t	 set;
+	bool		 check_only = false, debug = false;
+	int		 ch, sig;
+
+	log_init("synstackd");
+	while ((ch = getopt(argc, argv, "c:dnV")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'n':
+			check_only = true;
+			break;
+		case 'V':
+			printf("synstackd %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	err_clear(&e);
+	if ((conf = conf_load(path, &e)) == NULL) {
+		fprintf(stderr, "synstackd: %s\n", e.message);
+		return 1;
+	}
+	if (check_only) {
+		fprintf(stderr, "configuration OK\n");
+		conf_free(conf);
+		return 0;
+	}
+	log_set_level(debug ? LOG_DEBUG : conf->log_level);
+	if (sodium_init() < 0)
+		fatal("libsodium cannot be initialised");
+	gitea_global_init();
+
+	/* Block the signals in every thread; main takes them with sigwait. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	server_set_conf(conf);
+	if ((daemon_state.pool = db_pool_new(conf, &e)) == NULL)
+		fatal("%s", e.message);
+	if (migrate(conf) == -1)
+		return 1;
+	health_start();
+	if (server_start(conf) == -1)
+		return 1;
+	log_info("synstackd %s ready", PACKAGE_VERSION);
+
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload(path);
+			continue;
+		}
+		log_info("received %s, draining", strsignal(sig));
+		break;
+	}
+	server_drain(server_conf()->http_drain_timeout);
+	server_stop();
+	health_stop();
+	db_pool_free(daemon_state.pool);
+	conf_free(daemon_state.conf);
+	log_info("stopped");
+	return 0;
+}

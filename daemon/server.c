@@ -1,0 +1,622 @@
+/*
+ * server.c: libmicrohttpd set-up, body reading with a cap, routing,
+ * authentication and the one place answers are written and logged.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+#define SERVER_MAX_LISTEN	16
+#define SERVER_MAX_PATH		2048
+#define SERVER_MAX_BEARER	512
+
+struct daemon_state daemon_state;
+
+static struct listener {
+	struct MHD_Daemon	*mhd;
+	char			*unix_path;
+} listeners[SERVER_MAX_LISTEN];
+static int		 nlisteners;
+static atomic_long	 inflight;
+static atomic_bool	 draining;
+
+/* Old configs stay allocated until exit: a request may still hold one. */
+static pthread_mutex_t	 conf_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct conf	*conf_current;
+static struct conf	*conf_retired[64];
+static int		 nretired;
+
+/* Per-request state, from the first call of the access handler to the
+ * completion notice. */
+struct upload {
+	char	*buf;
+	size_t	 len;
+	bool	 too_large;
+	bool	 answered;	/* an early answer (413) is queued */
+	long	 start_ms;
+};
+
+const struct conf *
+server_conf(void)
+{
+	const struct conf	*c;
+
+	pthread_mutex_lock(&conf_mtx);
+	c = conf_current;
+	pthread_mutex_unlock(&conf_mtx);
+	return c;
+}
+
+void
+server_set_conf(struct conf *c)
+{
+	pthread_mutex_lock(&conf_mtx);
+	if (conf_current != NULL) {
+		if (nretired == (int)(sizeof(conf_retired) /
+		    sizeof(conf_retired[0]))) {
+			/* Very old configs are surely out of use. */
+			conf_free(conf_retired[0]);
+			memmove(conf_retired, conf_retired + 1,
+			    (nretired - 1) * sizeof(conf_retired[0]));
+			nretired--;
+		}
+		conf_retired[nretired++] = conf_current;
+	}
+	conf_current = c;
+	daemon_state.conf = c;
+	pthread_mutex_unlock(&conf_mtx);
+}
+
+void
+reply_json(struct response *rs, int status, json_object *j)
+{
+	json_object_put(rs->json);
+	rs->status = status;
+	rs->json = j;
+}
+
+void
+reply_error(struct response *rs, const struct err *e)
+{
+	int	status = err_status(e->code);
+
+	if (status == 0 || e->code == ERR_NONE)
+		status = 500;
+	if (status == 500)
+		log_error("internal error answered: %s", e->message);
+	reply_json(rs, status, err_to_json(e));
+	if (e->code == ERR_RATE_LIMITED)
+		snprintf(rs->retry_after, sizeof(rs->retry_after), "%d",
+		    e->retry_after > 0 ? e->retry_after : 1);
+	if (e->code == ERR_UNAUTHORIZED)
+		rs->www_authenticate = true;
+}
+
+const char *
+request_query(struct request *rq, const char *name)
+{
+	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND,
+	    name);
+}
+
+static bool
+content_type_json(const char *ct)
+{
+	size_t	n = strlen("application/json");
+
+	return ct != NULL && strncasecmp(ct, "application/json", n) == 0 &&
+	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+int
+request_json(struct request *rq, struct response *rs, json_object **out)
+{
+	struct err	 e;
+	const char	*ct;
+
+	err_clear(&e);
+	ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (!content_type_json(ct)) {
+		err_set(&e, ERR_UNSUPPORTED_MEDIA, "the body must be JSON, not"
+		    " '%.64s'", ct != NULL ? ct : "(no Content-Type)");
+		reply_error(rs, &e);
+		return -1;
+	}
+	*out = json_parse_strict(rq->body != NULL ? rq->body : "",
+	    rq->body_len, (int)rq->conf->http_max_json_depth, &e);
+	if (*out == NULL) {
+		reply_error(rs, &e);
+		return -1;
+	}
+	if (!json_object_is_type(*out, json_type_object)) {
+		json_object_put(*out);
+		*out = NULL;
+		err_set(&e, ERR_INVALID_FIELD, "the body must be a JSON object");
+		reply_error(rs, &e);
+		return -1;
+	}
+	return 0;
+}
+
+/* Match path segments; "{name}" takes any non-empty segment. */
+static bool
+route_match(const char *pattern, char *path, const char **params,
+    int *nparams)
+{
+	const char	*p = pattern;
+	char		*s = path;
+	size_t		 plen, slen;
+
+	*nparams = 0;
+	while (*p == '/' && *s == '/') {
+		p++;
+		s++;
+		plen = strcspn(p, "/");
+		slen = strcspn(s, "/");
+		if (*p == '{') {
+			if (slen == 0 || *nparams == ROUTE_MAX_PARAMS)
+				return false;
+			params[(*nparams)++] = s;
+		} else if (plen != slen || strncmp(p, s, plen) != 0)
+			return false;
+		p += plen;
+		s += slen;
+	}
+	return *p == '\0' && *s == '\0';
+}
+
+/* Finds the route; on a path match with another method fills allow. */
+static int
+route_find(const char *method, const char *path, struct request *rq,
+    char *pathbuf, char *allow, size_t allowsz)
+{
+	char	tmp[SERVER_MAX_PATH];
+	size_t	i;
+	int	n;
+
+	allow[0] = '\0';
+	for (i = 0; i < routes_n; i++) {
+		strlcpy_ss(tmp, path, sizeof(tmp));
+		if (!route_match(routes[i].pattern, tmp, rq->params, &n))
+			continue;
+		if (strcmp(routes[i].method, method) == 0) {
+			strlcpy_ss(pathbuf, path, SERVER_MAX_PATH);
+			route_match(routes[i].pattern, pathbuf, rq->params,
+			    &rq->nparams);
+			/* Cut each parameter at its segment's end. */
+			for (n = 0; n < rq->nparams; n++) {
+				char *end = strchr(rq->params[n], '/');
+				if (end != NULL)
+					*end = '\0';
+			}
+			return (int)i;
+		}
+		if (allow[0] != '\0')
+			strncat(allow, ", ", allowsz - strlen(allow) - 1);
+		strncat(allow, routes[i].method, allowsz - strlen(allow) - 1);
+	}
+	return -1;
+}
+
+static const char *
+bearer_token(struct MHD_Connection *conn)
+{
+	const char	*h;
+
+	h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 ||
+	    strlen(h) > SERVER_MAX_BEARER)
+		return NULL;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return h;
+}
+
+static void
+client_address(struct MHD_Connection *conn, char *out, size_t size)
+{
+	const union MHD_ConnectionInfo	*ci;
+	const struct sockaddr		*sa;
+
+	strlcpy_ss(out, "unknown", size);
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || (sa = ci->client_addr) == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr, out, size);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr, out, size);
+	else if (sa->sa_family == AF_UNIX)
+		strlcpy_ss(out, "unix", size);
+}
+
+static int
+authenticate(struct request *rq, struct response *rs)
+{
+	struct err	 e;
+	const char	*token;
+
+	err_clear(&e);
+	token = bearer_token(rq->conn);
+	switch (rq->route->auth) {
+	case AUTH_NONE:
+		rq->actor.kind = ACTOR_SYSTEM;
+		strlcpy_ss(rq->actor.id, rq->remote, sizeof(rq->actor.id));
+		return 0;
+	case AUTH_AGENT:
+		if (agent_authenticate(rq->pool, token, &rq->agent, &e) == -1)
+			break;
+		rq->actor.kind = ACTOR_AGENT;
+		strlcpy_ss(rq->actor.id, rq->agent.id, sizeof(rq->actor.id));
+		return 0;
+	case AUTH_ADMIN:
+		if (admin_authenticate(rq->conf, token, &rq->actor, &e) == -1)
+			break;
+		return 0;
+	}
+	reply_error(rs, &e);
+	return -1;
+}
+
+static enum MHD_Result
+send_response(struct MHD_Connection *conn, struct response *rs,
+    size_t *bytes)
+{
+	struct MHD_Response	*r;
+	const char		*body;
+	enum MHD_Result		 ret;
+	size_t			 len;
+
+	if (rs->json != NULL) {
+		body = json_object_to_json_string_ext(rs->json,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+		if (rs->content_type == NULL)
+			rs->content_type = "application/json";
+	} else
+		body = rs->text != NULL ? rs->text : "";
+	len = strlen(body);
+	*bytes = len;
+	r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
+	    MHD_RESPMEM_MUST_COPY);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    rs->content_type != NULL ? rs->content_type : "text/plain");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	if (rs->retry_after[0] != '\0')
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER,
+		    rs->retry_after);
+	if (rs->allow != NULL)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rs->allow);
+	if (rs->www_authenticate)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		    "Bearer realm=\"synstack\"");
+	if (atomic_load(&draining))
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(conn, (unsigned)rs->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+dispatch(struct MHD_Connection *conn, const char *url, const char *method,
+    struct upload *up)
+{
+	struct request	 rq;
+	struct response	 rs;
+	struct err	 e;
+	char		 pathbuf[SERVER_MAX_PATH], allow[64], status[8], ms[24],
+			 bytes_s[24];
+	enum MHD_Result	 ret;
+	size_t		 bytes = 0;
+	long		 elapsed_us;
+	int		 idx = -1;
+
+	memset(&rq, 0, sizeof(rq));
+	memset(&rs, 0, sizeof(rs));
+	err_clear(&e);
+	rq.conn = conn;
+	rq.method = method;
+	rq.path = url;
+	rq.body = up->buf;
+	rq.body_len = up->len;
+	rq.conf = server_conf();
+	rq.pool = daemon_state.pool;
+	client_address(conn, rq.remote, sizeof(rq.remote));
+
+	if (strlen(url) >= SERVER_MAX_PATH ||
+	    (idx = route_find(method, url, &rq, pathbuf, allow,
+	    sizeof(allow))) == -1) {
+		if (allow[0] != '\0') {
+			err_set(&e, ERR_METHOD_NOT_ALLOWED, "%.16s is not"
+			    " allowed on %.200s", method, url);
+			rs.allow = allow;
+		} else
+			err_set(&e, ERR_NOT_FOUND, "no route %.16s %.200s",
+			    method, url);
+		reply_error(&rs, &e);
+	} else if (up->too_large) {
+		err_set(&e, ERR_BODY_TOO_LARGE, "the body is larger than %ld"
+		    " bytes", rq.conf->http_max_body);
+		reply_error(&rs, &e);
+	} else {
+		rq.route = &routes[idx];
+		rq.route_index = idx;
+		if (authenticate(&rq, &rs) == 0)
+			rq.route->handler(&rq, &rs);
+		if (rs.status == 0 || (rs.json == NULL && rs.text == NULL)) {
+			err_set(&e, ERR_INTERNAL, "handler gave no answer");
+			reply_error(&rs, &e);
+		}
+	}
+	ret = send_response(conn, &rs, &bytes);
+	elapsed_us = (now_ms() - up->start_ms) * 1000;
+	metrics_count(idx, method, rs.status, elapsed_us);
+	if (rq.conf->log_requests) {
+		snprintf(status, sizeof(status), "%d", rs.status);
+		snprintf(ms, sizeof(ms), "%ld", elapsed_us / 1000);
+		snprintf(bytes_s, sizeof(bytes_s), "%zu", bytes);
+		log_kv(LOG_INFO, "request", "method", method, "path", url,
+		    "status", status, "ms", ms, "bytes", bytes_s, "remote",
+		    rq.remote, NULL);
+	}
+	json_object_put(rs.json);
+	free(rs.text);
+	return ret;
+}
+
+static enum MHD_Result
+access_handler(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_size, void **con_cls)
+{
+	struct upload		*up = *con_cls;
+	const struct conf	*conf = server_conf();
+	const char		*cl;
+	char			*p;
+
+	(void)cls;
+	(void)version;
+	if (up == NULL) {
+		if ((up = calloc(1, sizeof(*up))) == NULL)
+			return MHD_NO;
+		up->start_ms = now_ms();
+		atomic_fetch_add(&inflight, 1);
+		*con_cls = up;
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		/* A declared oversize body is refused before it is read. */
+		if (cl != NULL && strtoull(cl, NULL, 10) >
+		    (unsigned long long)conf->http_max_body) {
+			up->too_large = true;
+			up->answered = true;
+			return dispatch(conn, url, method, up);
+		}
+		return MHD_YES;
+	}
+	if (up->answered) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (!up->too_large) {
+			if (up->len + *upload_size >
+			    (size_t)conf->http_max_body) {
+				up->too_large = true;
+				free(up->buf);
+				up->buf = NULL;
+				up->len = 0;
+			} else if ((p = realloc(up->buf, up->len +
+			    *upload_size + 1)) == NULL)
+				return MHD_NO;
+			else {
+				up->buf = p;
+				memcpy(up->buf + up->len, upload_data,
+				    *upload_size);
+				up->len += *upload_size;
+				up->buf[up->len] = '\0';
+			}
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	return dispatch(conn, url, method, up);
+}
+
+static void
+request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct upload	*up = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (up == NULL)
+		return;
+	free(up->buf);
+	free(up);
+	*con_cls = NULL;
+	atomic_fetch_sub(&inflight, 1);
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char	msg[512];
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_debug("libmicrohttpd: %s", msg);
+}
+
+/* "host:port", "[v6]:port" or "unix:/path" -> a listening socket. */
+static int
+listen_on(const char *addr, struct listener *l)
+{
+	struct addrinfo		 hints, *res = NULL;
+	struct sockaddr_un	 sun;
+	struct stat		 st;
+	char			 host[256], *port;
+	int			 fd = -1, one = 1, rc;
+
+	if (strncmp(addr, "unix:", 5) == 0) {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (strlen(addr + 5) >= sizeof(sun.sun_path)) {
+			log_error("listen %s: path too long", addr);
+			return -1;
+		}
+		strlcpy_ss(sun.sun_path, addr + 5, sizeof(sun.sun_path));
+		/* A stale socket of an earlier run is replaced. */
+		if (lstat(sun.sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(sun.sun_path);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
+		    -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+		    chmod(sun.sun_path, 0660) == -1 || listen(fd, 128) == -1) {
+			log_error("listen %s: %s", addr, strerror(errno));
+			if (fd != -1)
+				close(fd);
+			return -1;
+		}
+		l->unix_path = strdup(sun.sun_path);
+		return fd;
+	}
+	if (addr[0] == '[') {
+		strlcpy_ss(host, addr + 1, sizeof(host));
+		if ((port = strstr(host, "]:")) == NULL) {
+			log_error("listen %s: expected [address]:port", addr);
+			return -1;
+		}
+		*port = '\0';
+		port += 2;
+	} else {
+		strlcpy_ss(host, addr, sizeof(host));
+		if ((port = strrchr(host, ':')) == NULL) {
+			log_error("listen %s: expected host:port", addr);
+			return -1;
+		}
+		*port++ = '\0';
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints,
+	    &res)) != 0) {
+		log_error("listen %s: %s", addr, gai_strerror(rc));
+		return -1;
+	}
+	if ((fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
+	    -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) == -1 || bind(fd, res->ai_addr, res->ai_addrlen) ==
+	    -1 || listen(fd, 128) == -1) {
+		log_error("listen %s: %s", addr, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+int
+server_start(const struct conf *conf)
+{
+	size_t	i;
+	int	fd;
+
+	for (i = 0; i < conf->http_listen.n && i < SERVER_MAX_LISTEN; i++) {
+		struct listener *l = &listeners[nlisteners];
+
+		if ((fd = listen_on(conf->http_listen.v[i], l)) == -1)
+			return -1;
+		l->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD |
+		    MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		    access_handler, NULL,
+		    MHD_OPTION_LISTEN_SOCKET, fd,
+		    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)conf->http_threads,
+		    MHD_OPTION_CONNECTION_LIMIT,
+		    (unsigned)conf->http_max_connections,
+		    MHD_OPTION_CONNECTION_TIMEOUT,
+		    (unsigned)(conf->http_connection_timeout / 1000),
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+		    MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		    /* Per-address limits mean nothing on a unix socket. */
+		    l->unix_path != NULL ? MHD_OPTION_END :
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		    (unsigned)conf->http_per_ip_connections,
+		    MHD_OPTION_END);
+		if (l->mhd == NULL) {
+			log_error("cannot start the HTTP server on %s",
+			    conf->http_listen.v[i]);
+			close(fd);
+			return -1;
+		}
+		nlisteners++;
+		log_info("listening on %s", conf->http_listen.v[i]);
+	}
+	return 0;
+}
+
+void
+server_drain(long timeout_ms)
+{
+	long	deadline = now_ms() + timeout_ms;
+	int	i;
+
+	atomic_store(&draining, true);
+	/* Stop accepting: new connections are refused from here on. */
+	for (i = 0; i < nlisteners; i++) {
+		MHD_socket fd = MHD_quiesce_daemon(listeners[i].mhd);
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd);
+	}
+	while (atomic_load(&inflight) > 0 && now_ms() < deadline)
+		usleep(10 * 1000);
+	if (atomic_load(&inflight) > 0)
+		log_warn("drain timeout: %ld requests still in flight",
+		    atomic_load(&inflight));
+}
+
+void
+server_stop(void)
+{
+	int	i;
+
+	for (i = 0; i < nlisteners; i++) {
+		MHD_stop_daemon(listeners[i].mhd);
+		if (listeners[i].unix_path != NULL) {
+			unlink(listeners[i].unix_path);
+			free(listeners[i].unix_path);
+		}
+	}
+	nlisteners = 0;
+	pthread_mutex_lock(&conf_mtx);
+	for (i = 0; i < nretired; i++)
+		conf_free(conf_retired[i]);
+	nretired = 0;
+	pthread_mutex_unlock(&conf_mtx);
+}

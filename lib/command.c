@@ -1,0 +1,162 @@
+/*
+ * command.c: the command form agents type ("help", later "work-on 3").
+ * One table of verbs; help, the REST routes and the MCP tools are all
+ * derived from it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "synstack.h"
+
+static json_object *cmd_help(struct command_ctx *, int, char **,
+    struct err *);
+
+const struct command commands[] = {
+	{
+		.verb = "help",
+		.aliases = { "?", NULL },
+		.usage = "help [command]",
+		.help = "the commands and their grammar, with examples",
+		.example = "help",
+		.run = cmd_help,
+	},
+};
+const size_t commands_n = sizeof(commands) / sizeof(commands[0]);
+
+const struct command *
+command_find(const char *verb)
+{
+	size_t	i, j;
+
+	for (i = 0; i < commands_n; i++) {
+		if (strcmp(commands[i].verb, verb) == 0)
+			return &commands[i];
+		for (j = 0; commands[i].aliases[j] != NULL; j++)
+			if (strcmp(commands[i].aliases[j], verb) == 0)
+				return &commands[i];
+	}
+	return NULL;
+}
+
+static json_object *
+cmd_help(struct command_ctx *ctx, int argc, char **argv, struct err *e)
+{
+	const struct command	*c;
+	json_object		*list, *one, *next;
+	char			 text[4096];
+	size_t			 i, off = 0;
+
+	(void)ctx;
+	if (argc > 1) {
+		if ((c = command_find(argv[1])) == NULL) {
+			err_set(e, ERR_UNKNOWN_COMMAND, "no command '%.32s'",
+			    argv[1]);
+			return NULL;
+		}
+		snprintf(text, sizeof(text), "%s: %s\nexample: %s", c->usage,
+		    c->help, c->example);
+		one = json_object_new_object();
+		json_object_object_add(one, "usage",
+		    json_object_new_string(c->usage));
+		json_object_object_add(one, "help",
+		    json_object_new_string(c->help));
+		json_object_object_add(one, "example",
+		    json_object_new_string(c->example));
+		return json_ok(text, one, NULL);
+	}
+	list = json_object_new_array();
+	off += snprintf(text + off, sizeof(text) - off, "Commands:\n");
+	for (i = 0; i < commands_n && off < sizeof(text); i++) {
+		off += snprintf(text + off, sizeof(text) - off, "  %-28s %s\n",
+		    commands[i].usage, commands[i].help);
+		one = json_object_new_object();
+		json_object_object_add(one, "usage",
+		    json_object_new_string(commands[i].usage));
+		json_object_object_add(one, "help",
+		    json_object_new_string(commands[i].help));
+		json_object_array_add(list, one);
+	}
+	one = json_object_new_object();
+	json_object_object_add(one, "commands", list);
+	next = json_object_new_array();
+	json_object_array_add(next, json_object_new_string("help help"));
+	return json_ok(text, one, next);
+}
+
+/* Whitespace splits words; "double quotes" keep a comment together. */
+static int
+command_split(char *line, char **argv, struct err *e)
+{
+	int	argc = 0;
+	char	*p = line, *out;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		if (argc == COMMAND_MAX_ARGS)
+			return err_set(e, ERR_BAD_REQUEST,
+			    "more than %d words in the command",
+			    COMMAND_MAX_ARGS);
+		if (*p == '"') {
+			argv[argc++] = out = ++p;
+			while (*p != '\0' && *p != '"') {
+				if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+					p++;
+				*out++ = *p++;
+			}
+			if (*p != '"')
+				return err_set(e, ERR_BAD_REQUEST,
+				    "unterminated quote in the command");
+			p++;
+			*out = '\0';
+			continue;
+		}
+		argv[argc++] = p;
+		while (*p != '\0' && *p != ' ' && *p != '\t')
+			p++;
+		if (*p != '\0')
+			*p++ = '\0';
+	}
+	return argc;
+}
+
+json_object *
+command_run(struct command_ctx *ctx, const char *line, struct err *e)
+{
+	char			 buf[COMMAND_MAX_LINE + 1];
+	char			*argv[COMMAND_MAX_ARGS];
+	const struct command	*c;
+	int			 argc;
+	size_t			 i;
+
+	if (strlen(line) > COMMAND_MAX_LINE) {
+		err_set(e, ERR_BAD_REQUEST, "the command is longer than %d"
+		    " characters", COMMAND_MAX_LINE);
+		return NULL;
+	}
+	for (i = 0; line[i] != '\0'; i++) {
+		if ((unsigned char)line[i] < ' ' && line[i] != '\t') {
+			err_set(e, ERR_BAD_REQUEST,
+			    "the command contains a control character");
+			err_hint(e, "send one command on one line");
+			return NULL;
+		}
+	}
+	strlcpy_ss(buf, line, sizeof(buf));
+	if ((argc = command_split(buf, argv, e)) == -1)
+		return NULL;
+	if (argc == 0) {
+		err_set(e, ERR_BAD_REQUEST, "the command is empty");
+		err_hint(e, "run `help` for the list of commands");
+		return NULL;
+	}
+	if ((c = command_find(argv[0])) == NULL) {
+		err_set(e, ERR_UNKNOWN_COMMAND, "unknown command '%.32s'",
+		    argv[0]);
+		return NULL;
+	}
+	return c->run(ctx, argc, argv, e);
+}

@@ -1,0 +1,393 @@
+/*
+ * db.c: a fixed-size pool of libpq connections shared by the daemon's
+ * threads.  Connections open lazily; a broken one is reset (and its session
+ * set up again) when it is next handed out, so a PostgreSQL restart costs
+ * at most one failed statement per connection and no daemon restart.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "synstack.h"
+
+struct db_pool {
+	pthread_mutex_t	  mtx;
+	pthread_cond_t	  cv;
+	char		 *url;
+	int		  size;
+	long		  connect_timeout;	/* ms */
+	long		  statement_timeout;	/* ms */
+	long		  acquire_timeout;	/* ms */
+	PGconn		**conns;
+	bool		 *busy;
+	int		  waits, reconnects;
+};
+
+static void
+db_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	log_debug("postgresql notice: %s", msg);
+}
+
+/* Session settings every connection needs; re-run after each reconnect. */
+static int
+db_session_setup(struct db_pool *p, PGconn *c, struct err *e)
+{
+	char		 timeout[32];
+	const char	*params[1] = { timeout };
+	PGresult	*res;
+
+	PQsetNoticeProcessor(c, db_notice, NULL);
+	snprintf(timeout, sizeof(timeout), "%ld", p->statement_timeout);
+	res = PQexecParams(c,
+	    "SELECT set_config('statement_timeout', $1, false),"
+	    " set_config('TimeZone', 'UTC', false),"
+	    " set_config('application_name', 'synstackd', false)",
+	    1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		err_set(e, ERR_DB_UNAVAILABLE, "database session setup failed");
+		log_warn("database session setup failed: %s",
+		    PQerrorMessage(c));
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+static PGconn *
+db_connect(struct db_pool *p, struct err *e)
+{
+	char		 timeout[24];
+	const char	*keys[] = { "dbname", "connect_timeout", NULL };
+	const char	*vals[] = { p->url, timeout, NULL };
+	PGconn		*c;
+
+	/* libpq counts whole seconds and treats 1 as 2. */
+	snprintf(timeout, sizeof(timeout), "%ld",
+	    p->connect_timeout < 2000 ? 2 : p->connect_timeout / 1000);
+	c = PQconnectdbParams(keys, vals, 1);
+	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+		err_set(e, ERR_DB_UNAVAILABLE, NULL);
+		log_warn("cannot connect to the database: %s",
+		    c != NULL ? PQerrorMessage(c) : "out of memory");
+		PQfinish(c);
+		return NULL;
+	}
+	if (db_session_setup(p, c, e) == -1) {
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct db_pool *
+db_pool_new(const struct conf *conf, struct err *e)
+{
+	struct db_pool		*p;
+	pthread_condattr_t	 attr;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->url = strdup(conf->db_url)) == NULL ||
+	    (p->conns = calloc(conf->db_pool_size, sizeof(*p->conns))) ==
+	    NULL || (p->busy = calloc(conf->db_pool_size, sizeof(bool))) ==
+	    NULL) {
+		if (p != NULL) {
+			free(p->url);
+			free(p->conns);
+		}
+		free(p);
+		err_set(e, ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	p->size = (int)conf->db_pool_size;
+	p->connect_timeout = conf->db_connect_timeout;
+	p->statement_timeout = conf->db_statement_timeout;
+	p->acquire_timeout = conf->db_acquire_timeout;
+	pthread_mutex_init(&p->mtx, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cv, &attr);
+	pthread_condattr_destroy(&attr);
+	return p;
+}
+
+void
+db_pool_free(struct db_pool *p)
+{
+	int	i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->size; i++)
+		PQfinish(p->conns[i]);
+	pthread_mutex_destroy(&p->mtx);
+	pthread_cond_destroy(&p->cv);
+	free(p->conns);
+	free(p->busy);
+	free(p->url);
+	free(p);
+}
+
+/* Waits up to database.acquire_timeout for a free slot. */
+static int
+db_take_slot(struct db_pool *p, struct err *e)
+{
+	struct timespec	deadline;
+	int		i, rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += p->acquire_timeout / 1000;
+	deadline.tv_nsec += (p->acquire_timeout % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&p->mtx);
+	for (;;) {
+		/* Prefer a slot with an open connection. */
+		for (i = 0; i < p->size; i++)
+			if (!p->busy[i] && p->conns[i] != NULL)
+				goto found;
+		for (i = 0; i < p->size; i++)
+			if (!p->busy[i])
+				goto found;
+		p->waits++;
+		if (rc == ETIMEDOUT)
+			break;
+		rc = pthread_cond_timedwait(&p->cv, &p->mtx, &deadline);
+	}
+	pthread_mutex_unlock(&p->mtx);
+	err_set(e, ERR_DB_UNAVAILABLE,
+	    "all database connections are busy");
+	return -1;
+found:
+	p->busy[i] = true;
+	pthread_mutex_unlock(&p->mtx);
+	return i;
+}
+
+static void
+db_give_slot(struct db_pool *p, int i, PGconn *c)
+{
+	pthread_mutex_lock(&p->mtx);
+	p->conns[i] = c;
+	p->busy[i] = false;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mtx);
+}
+
+static int
+db_slot_of(struct db_pool *p, PGconn *c)
+{
+	int	i;
+
+	for (i = 0; i < p->size; i++)
+		if (p->conns[i] == c)
+			return i;
+	return -1;
+}
+
+/* Reopen a broken connection in place (the PGconn pointer stays). */
+static int
+db_reset(struct db_pool *p, PGconn *c, struct err *e)
+{
+	PQreset(c);
+	pthread_mutex_lock(&p->mtx);
+	p->reconnects++;
+	pthread_mutex_unlock(&p->mtx);
+	if (PQstatus(c) != CONNECTION_OK) {
+		log_warn("cannot reconnect to the database: %s",
+		    PQerrorMessage(c));
+		return err_set(e, ERR_DB_UNAVAILABLE, NULL);
+	}
+	log_info("reconnected to the database");
+	return db_session_setup(p, c, e);
+}
+
+PGconn *
+db_acquire(struct db_pool *p, struct err *e)
+{
+	PGconn	*c;
+	int	 i;
+
+	if ((i = db_take_slot(p, e)) == -1)
+		return NULL;
+	c = p->conns[i];
+	if (c == NULL) {
+		c = db_connect(p, e);
+		if (c == NULL) {
+			db_give_slot(p, i, NULL);
+			return NULL;
+		}
+		pthread_mutex_lock(&p->mtx);
+		p->conns[i] = c;
+		pthread_mutex_unlock(&p->mtx);
+		return c;
+	}
+	/* PQconsumeInput notices a connection the server closed while it
+	 * sat idle (a restart) before a statement is lost on it. */
+	if ((PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK) &&
+	    db_reset(p, c, e) == -1) {
+		db_give_slot(p, i, c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+db_release(struct db_pool *p, PGconn *c)
+{
+	int	i;
+
+	if (c == NULL || (i = db_slot_of(p, c)) == -1)
+		return;
+	/* Never hand out a connection with a transaction left open. */
+	if (PQstatus(c) == CONNECTION_OK &&
+	    PQtransactionStatus(c) != PQTRANS_IDLE)
+		db_rollback(c);
+	db_give_slot(p, i, c);
+}
+
+static bool
+db_connection_lost(PGconn *c)
+{
+	return PQstatus(c) != CONNECTION_OK;
+}
+
+PGresult *
+db_query(PGconn *c, struct err *e, const char *sql, int n,
+    const char *const *params)
+{
+	PGresult	*res;
+	const char	*state, *msg;
+
+	res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	switch (PQresultStatus(res)) {
+	case PGRES_COMMAND_OK:
+	case PGRES_TUPLES_OK:
+		return res;
+	default:
+		break;
+	}
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	if (db_connection_lost(c) || state == NULL) {
+		err_set(e, ERR_DB_UNAVAILABLE,
+		    "the database connection was lost");
+		log_warn("database connection lost: %s", PQerrorMessage(c));
+	} else if (strcmp(state, "57014") == 0 || strncmp(state, "08", 2) == 0 ||
+	    strncmp(state, "57P", 3) == 0) {
+		/* timeout, connection or shutdown classes */
+		err_set(e, ERR_DB_UNAVAILABLE, NULL);
+		log_warn("database unavailable: sqlstate=%s %s", state,
+		    msg != NULL ? msg : "");
+	} else {
+		err_set(e, ERR_INTERNAL, NULL);
+		/* Callers turn expected states (unique_violation) into their
+		 * own errors; others are bugs and are logged by them. */
+		log_debug("database error: sqlstate=%s %s", state,
+		    msg != NULL ? msg : "");
+	}
+	if (e != NULL && state != NULL)
+		strlcpy_ss(e->sqlstate, state, sizeof(e->sqlstate));
+	PQclear(res);
+	return NULL;
+}
+
+PGresult *
+db_exec(struct db_pool *p, struct err *e, const char *sql, int n,
+    const char *const *params)
+{
+	PGconn		*c;
+	PGresult	*res;
+
+	if ((c = db_acquire(p, e)) == NULL)
+		return NULL;
+	res = db_query(c, e, sql, n, params);
+	/*
+	 * A connection found dead by this statement (a PostgreSQL restart
+	 * closed it while idle) never ran it: reset and try once more.
+	 */
+	if (res == NULL && db_connection_lost(c) && db_reset(p, c, e) == 0)
+		res = db_query(c, e, sql, n, params);
+	db_release(p, c);
+	return res;
+}
+
+static int
+db_simple(PGconn *c, const char *sql, struct err *e)
+{
+	PGresult	*res = db_query(c, e, sql, 0, NULL);
+
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int
+db_begin(PGconn *c, struct err *e)
+{
+	return db_simple(c, "BEGIN", e);
+}
+
+int
+db_commit(PGconn *c, struct err *e)
+{
+	return db_simple(c, "COMMIT", e);
+}
+
+void
+db_rollback(PGconn *c)
+{
+	PGresult	*res = PQexec(c, "ROLLBACK");
+
+	PQclear(res);
+}
+
+bool
+db_unique_violation(const struct err *e)
+{
+	return strcmp(e->sqlstate, "23505") == 0;
+}
+
+void
+db_pool_stats(struct db_pool *p, struct db_pool_stats *st)
+{
+	int	i;
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&p->mtx);
+	st->size = p->size;
+	for (i = 0; i < p->size; i++) {
+		if (p->conns[i] != NULL && PQstatus(p->conns[i]) ==
+		    CONNECTION_OK)
+			st->open++;
+		if (p->busy[i])
+			st->in_use++;
+	}
+	st->waits = p->waits;
+	st->reconnects = p->reconnects;
+	pthread_mutex_unlock(&p->mtx);
+}
+
+int
+db_ping(struct db_pool *p, long *usec, struct err *e)
+{
+	struct timespec	 t0, t1;
+	PGresult	*res;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((res = db_exec(p, e, "SELECT 1", 0, NULL)) == NULL)
+		return -1;
+	PQclear(res);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*usec = (t1.tv_sec - t0.tv_sec) * 1000000L +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000;
+	return 0;
+}

@@ -1,0 +1,222 @@
+/* json.c: strict, bounded JSON in; the uniform answer shapes out. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "synstack.h"
+
+/* PostgreSQL type oids that map to JSON types other than strings. */
+#define OID_BOOL	16
+#define OID_INT8	20
+#define OID_INT2	21
+#define OID_INT4	23
+#define OID_JSON	114
+#define OID_JSONB	3802
+
+json_object *
+json_parse_strict(const char *buf, size_t len, int depth, struct err *e)
+{
+	struct json_tokener	*tok;
+	json_object		*obj;
+	enum json_tokener_error	 jerr;
+	size_t			 end;
+
+	if (len == 0) {
+		err_set(e, ERR_MALFORMED_JSON, "the body is empty");
+		return NULL;
+	}
+	if (memchr(buf, '\0', len) != NULL) {
+		err_set(e, ERR_MALFORMED_JSON, "the body contains a NUL byte");
+		return NULL;
+	}
+	if ((tok = json_tokener_new_ex(depth)) == NULL) {
+		err_set(e, ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+	    JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, buf, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (jerr == json_tokener_continue) {
+		err_set(e, ERR_MALFORMED_JSON,
+		    "the JSON body ends before it is complete");
+		return NULL;
+	}
+	if (obj == NULL || jerr != json_tokener_success) {
+		if (jerr == json_tokener_error_depth)
+			err_set(e, ERR_MALFORMED_JSON,
+			    "the JSON body nests deeper than %d levels", depth);
+		else
+			err_set(e, ERR_MALFORMED_JSON,
+			    "malformed JSON at byte %zu: %s", end,
+			    json_tokener_error_desc(jerr));
+		json_object_put(obj);
+		return NULL;
+	}
+	/* Only white space may follow the value. */
+	for (; end < len; end++) {
+		if (strchr(" \t\r\n", buf[end]) == NULL) {
+			err_set(e, ERR_MALFORMED_JSON,
+			    "unexpected bytes after the JSON value at byte %zu",
+			    end);
+			json_object_put(obj);
+			return NULL;
+		}
+	}
+	return obj;
+}
+
+static void
+json_hint_fields(struct err *e, const char *const *allowed)
+{
+	char	list[200] = "";
+	size_t	i;
+
+	for (i = 0; allowed[i] != NULL; i++) {
+		if (i > 0)
+			strncat(list, ", ", sizeof(list) - strlen(list) - 1);
+		strncat(list, allowed[i], sizeof(list) - strlen(list) - 1);
+	}
+	err_hint(e, "the fields are: %s", list);
+}
+
+int
+json_only_keys(json_object *obj, const char *const *allowed, struct err *e)
+{
+	size_t	i;
+	bool	known;
+
+	if (!json_object_is_type(obj, json_type_object))
+		return err_set(e, ERR_INVALID_FIELD,
+		    "the body must be a JSON object");
+	json_object_object_foreach(obj, key, val) {
+		(void)val;
+		known = false;
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				known = true;
+		if (!known) {
+			err_set(e, ERR_INVALID_FIELD, "unknown field '%.64s'",
+			    key);
+			json_hint_fields(e, allowed);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Characters, not bytes: the input is already valid UTF-8. */
+static size_t
+utf8_len(const char *s)
+{
+	size_t	n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+int
+json_get_str(json_object *obj, const char *key, bool required, size_t maxlen,
+    const char **out, struct err *e)
+{
+	json_object		*v;
+	const unsigned char	*p;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(obj, key, &v) ||
+	    json_object_is_type(v, json_type_null)) {
+		if (required)
+			return err_set(e, ERR_INVALID_FIELD,
+			    "field '%s' is required", key);
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return err_set(e, ERR_INVALID_FIELD,
+		    "field '%s' must be a string", key);
+	*out = json_object_get_string(v);
+	if ((size_t)json_object_get_string_len(v) != strlen(*out))
+		return err_set(e, ERR_INVALID_FIELD,
+		    "field '%s' contains a NUL character", key);
+	if (utf8_len(*out) > maxlen)
+		return err_set(e, ERR_INVALID_FIELD,
+		    "field '%s' is longer than %zu characters", key, maxlen);
+	for (p = (const unsigned char *)*out; *p != '\0'; p++)
+		if ((*p < ' ' && *p != '\n' && *p != '\t') || *p == 0x7f)
+			return err_set(e, ERR_INVALID_FIELD,
+			    "field '%s' contains a control character", key);
+	return 0;
+}
+
+json_object *
+json_ok(const char *text, json_object *data, json_object *next)
+{
+	json_object	*root = json_object_new_object();
+
+	json_object_object_add(root, "ok", json_object_new_boolean(1));
+	json_object_object_add(root, "text", json_object_new_string(text));
+	json_object_object_add(root, "data",
+	    data != NULL ? data : json_object_new_object());
+	if (next != NULL)
+		json_object_object_add(root, "next", next);
+	return root;
+}
+
+json_object *
+json_strarray(const char *const *v)
+{
+	json_object	*arr = json_object_new_array();
+
+	for (; *v != NULL; v++)
+		json_object_array_add(arr, json_object_new_string(*v));
+	return arr;
+}
+
+json_object *
+json_from_row(PGresult *res, int row)
+{
+	json_object	*obj = json_object_new_object(), *v;
+	const char	*s;
+	int		 col;
+
+	for (col = 0; col < PQnfields(res); col++) {
+		if (PQgetisnull(res, row, col)) {
+			json_object_object_add(obj, PQfname(res, col), NULL);
+			continue;
+		}
+		s = PQgetvalue(res, row, col);
+		switch (PQftype(res, col)) {
+		case OID_BOOL:
+			v = json_object_new_boolean(s[0] == 't');
+			break;
+		case OID_INT2:
+		case OID_INT4:
+		case OID_INT8:
+			v = json_object_new_int64(strtoll(s, NULL, 10));
+			break;
+		case OID_JSON:
+		case OID_JSONB:
+			/* Written by us; parsed back for nesting, not trust. */
+			v = json_tokener_parse(s);
+			break;
+		default:
+			v = json_object_new_string(s);
+			break;
+		}
+		json_object_object_add(obj, PQfname(res, col), v);
+	}
+	return obj;
+}
+
+json_object *
+json_from_rows(PGresult *res)
+{
+	json_object	*arr = json_object_new_array();
+	int		 row;
+
+	for (row = 0; row < PQntuples(res); row++)
+		json_object_array_add(arr, json_from_row(res, row));
+	return arr;
+}

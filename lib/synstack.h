@@ -1,0 +1,344 @@
+/*
+ * synstack.h: the core library shared by synstackd, synstack-console and
+ * synstack-mcp.  One section per file, in the order the files depend on
+ * each other.  The core knows nothing of HTTP framing, MCP or curses.
+ */
+#ifndef SYNSTACK_H
+#define SYNSTACK_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+#include <libpq-fe.h>
+
+#define SS_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* error.c: stable error codes, one table of {code, status, message, hint} */
+enum err_code {
+	ERR_NONE = 0,
+	ERR_BAD_REQUEST,	/* 400 bad_request */
+	ERR_MALFORMED_JSON,	/* 400 malformed_json */
+	ERR_INVALID_FIELD,	/* 400 invalid_field */
+	ERR_UNKNOWN_COMMAND,	/* 400 unknown_command */
+	ERR_UNAUTHORIZED,	/* 401 unauthorized */
+	ERR_FORBIDDEN,		/* 403 forbidden */
+	ERR_WAITING_APPROVAL,	/* 403 waiting_for_approval */
+	ERR_SUSPENDED,		/* 403 agent_suspended */
+	ERR_NOT_FOUND,		/* 404 not_found */
+	ERR_METHOD_NOT_ALLOWED,	/* 405 method_not_allowed */
+	ERR_NAME_TAKEN,		/* 409 name_taken */
+	ERR_CONFLICT,		/* 409 conflict */
+	ERR_BODY_TOO_LARGE,	/* 413 body_too_large */
+	ERR_UNSUPPORTED_MEDIA,	/* 415 unsupported_media_type */
+	ERR_INVALID_TRANSITION,	/* 422 invalid_transition */
+	ERR_RATE_LIMITED,	/* 429 rate_limited */
+	ERR_GITEA_UNAVAILABLE,	/* 502 gitea_unavailable */
+	ERR_DB_UNAVAILABLE,	/* 503 database_unavailable */
+	ERR_SHUTTING_DOWN,	/* 503 shutting_down */
+	ERR_CONFIG,		/* config_invalid (no HTTP status) */
+	ERR_INTERNAL,		/* 500 internal: a bug, never an input's fault */
+	ERR__COUNT
+};
+
+struct err {
+	enum err_code	code;
+	int		retry_after;	/* seconds, for ERR_RATE_LIMITED */
+	char		sqlstate[6];	/* set by db.c when PostgreSQL failed */
+	char		message[512];
+	char		hint[256];
+};
+
+struct err_def {
+	enum err_code	 code;
+	const char	*name;
+	int		 status;
+	const char	*message;	/* default message */
+	const char	*hint;		/* default hint */
+};
+
+extern const struct err_def err_table[ERR__COUNT];
+
+/* Sets code, message (fmt NULL: the table's message) and the table's hint.
+ * Returns -1 so callers can `return err_set(...)`. */
+int		 err_set(struct err *, enum err_code, const char *, ...)
+		     SS_PRINTF(3, 4);
+void		 err_hint(struct err *, const char *, ...) SS_PRINTF(2, 3);
+void		 err_clear(struct err *);
+const char	*err_name(enum err_code);
+int		 err_status(enum err_code);
+/* {"ok":false,"error":{"code","message","hint"}} */
+json_object	*err_to_json(const struct err *);
+
+/* log.c: logfmt lines on stderr */
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+void		 log_init(const char *);
+void		 log_set_level(enum log_level);
+int		 log_level_parse(const char *, enum log_level *);
+void		 log_debug(const char *, ...) SS_PRINTF(1, 2);
+void		 log_info(const char *, ...) SS_PRINTF(1, 2);
+void		 log_warn(const char *, ...) SS_PRINTF(1, 2);
+void		 log_error(const char *, ...) SS_PRINTF(1, 2);
+__attribute__((noreturn))
+void		 fatal(const char *, ...) SS_PRINTF(1, 2);
+/* msg followed by NULL-terminated key, value string pairs. */
+void		 log_kv(enum log_level, const char *, ...)
+		     __attribute__((sentinel));
+
+/* conf.c: synstack.yaml, read with libyaml through one table of keys */
+enum conf_type {
+	CONF_STRING,	/* char * (never NULL after load; "" when empty) */
+	CONF_INT,	/* long */
+	CONF_BOOL,	/* bool */
+	CONF_DURATION,	/* long milliseconds; "250ms", "30s", "5m", "48h", "2d" */
+	CONF_SIZE,	/* long bytes; "512", "64KiB", "1MiB", "1GiB" */
+	CONF_STRLIST,	/* struct strlist */
+	CONF_LOGLEVEL	/* enum log_level; debug, info, warn, error */
+};
+
+struct strlist {
+	char	**v;
+	size_t	  n;
+};
+
+#define CONF_MAX_KEYS	64
+#define CONF_MAX_DEPTH	8		/* mapping/sequence nesting in the file */
+#define CONF_MAX_FILE	(1024 * 1024)	/* bytes */
+
+struct conf {
+	char		*path;
+	bool		 seen[CONF_MAX_KEYS];	/* key set in the file */
+
+	/* http */
+	struct strlist	 http_listen;		/* "host:port" or "unix:/path" */
+	long		 http_max_body;
+	long		 http_max_json_depth;
+	long		 http_max_connections;
+	long		 http_per_ip_connections;
+	long		 http_connection_timeout;	/* ms */
+	long		 http_threads;
+	long		 http_drain_timeout;	/* ms */
+
+	/* database */
+	char		*db_url;
+	long		 db_pool_size;
+	char		*db_schema_dir;		/* "" = compiled-in dir */
+	long		 db_connect_timeout;	/* ms */
+	long		 db_statement_timeout;	/* ms */
+	long		 db_acquire_timeout;	/* ms */
+
+	/* gitea */
+	char		*gitea_url;
+	char		*gitea_admin_token;
+	char		*gitea_admin_token_file;
+	long		 gitea_timeout;		/* ms */
+
+	/* admin */
+	struct strlist	 admin_token_hashes;	/* "sha256:<64 hex>" */
+	char		*admin_token_file;
+
+	/* limits */
+	long		 limits_register_per_hour;
+
+	/* log */
+	enum log_level	 log_level;
+	bool		 log_requests;
+
+	/*
+	 * Derived at load, not keys: the SHA-256 of every admin token, from
+	 * admin.token_hashes and the lines of admin.token_file.
+	 */
+	unsigned char	(*admin_hashes)[32];
+	size_t		 admin_hashes_n;
+};
+
+struct conf_key {
+	const char	*name;		/* dotted path: "http.max_body" */
+	enum conf_type	 type;
+	size_t		 offset;	/* offsetof(struct conf, field) */
+	const char	*def;		/* default, in the file's own syntax */
+	bool		 reloadable;	/* SIGHUP applies it without restart */
+	long		 min, max;	/* for INT, DURATION, SIZE (0,0: none) */
+	const char	*help;
+};
+
+extern const struct conf_key conf_keys[];
+extern const size_t conf_keys_n;
+
+/* NULL path: defaults only.  Errors name file:line:column. */
+struct conf	*conf_load(const char *, struct err *);
+struct conf	*conf_load_buffer(const char *, size_t, const char *,
+		     struct err *);
+void		 conf_free(struct conf *);
+const struct conf_key *conf_key_find(const char *);
+bool		 conf_key_equal(const struct conf *, const struct conf *,
+		     const struct conf_key *);
+/* Copy every non-reloadable key of the old config into the new one and
+ * log a warning for each that changed (it needs a restart). */
+void		 conf_keep_unreloadable(struct conf *, const struct conf *);
+
+/* json.c: strict, bounded JSON in and out */
+/* Parse with json-c's strict tokener, depth limit, UTF-8 validation and no
+ * trailing bytes.  NULL with ERR_MALFORMED_JSON and a position on error. */
+json_object	*json_parse_strict(const char *, size_t, int, struct err *);
+/* Fails with ERR_INVALID_FIELD naming the first key not in the list. */
+int		 json_only_keys(json_object *, const char *const *,
+		     struct err *);
+/* A string field: missing and !required gives *out = NULL and 0; wrong
+ * type, too long or control characters give ERR_INVALID_FIELD. */
+int		 json_get_str(json_object *, const char *, bool, size_t,
+		     const char **, struct err *);
+/* {"ok":true,"text":...,"data":...,"next":[...]}; takes data and next. */
+json_object	*json_ok(const char *, json_object *, json_object *);
+json_object	*json_strarray(const char *const *);
+/* PGresult row -> object, column types honoured (int, bool, json). */
+json_object	*json_from_row(PGresult *, int);
+json_object	*json_from_rows(PGresult *);
+
+/* crypto.c: keys and tokens */
+#define KEY_PREFIX	"ssk_"
+#define KEY_LEN		(4 + 43)	/* prefix + base64url(32 bytes) */
+#define HASH_HEX_LEN	64
+
+/* Fresh agent API key, NUL-terminated, KEY_LEN chars. */
+int		 key_generate(char *, size_t);
+bool		 key_well_formed(const char *);
+/* Lower-case hex SHA-256 of a key or token. */
+void		 key_hash_hex(const char *, char [HASH_HEX_LEN + 1]);
+void		 key_hash_raw(const char *, unsigned char [32]);
+/* "sha256:<64 hex>" -> 32 bytes; -1 when malformed. */
+int		 token_hash_parse(const char *, unsigned char [32]);
+/* Constant time over every candidate. */
+bool		 token_hash_match(const char *, unsigned char (*)[32],
+		     size_t);
+/* Reject a secret file readable by group or others. */
+int		 secret_file_check(const char *, struct err *);
+
+/* db.c: a libpq connection pool for the daemon's threads */
+struct db_pool;
+
+struct db_pool_stats {
+	int	size, open, in_use, waits, reconnects;
+};
+
+struct db_pool	*db_pool_new(const struct conf *, struct err *);
+void		 db_pool_free(struct db_pool *);
+PGconn		*db_acquire(struct db_pool *, struct err *);
+void		 db_release(struct db_pool *, PGconn *);
+/* One statement outside a transaction; reconnects and retries once when
+ * the connection was lost before the statement ran.  NULL + err on
+ * failure (ERR_DB_UNAVAILABLE, or ERR_INTERNAL with sqlstate). */
+PGresult	*db_exec(struct db_pool *, struct err *, const char *, int,
+		     const char *const *);
+/* On a held connection (inside db_begin/db_commit). */
+PGresult	*db_query(PGconn *, struct err *, const char *, int,
+		     const char *const *);
+int		 db_begin(PGconn *, struct err *);
+int		 db_commit(PGconn *, struct err *);
+void		 db_rollback(PGconn *);
+bool		 db_unique_violation(const struct err *);
+void		 db_pool_stats(struct db_pool *, struct db_pool_stats *);
+/* SELECT 1 with latency in microseconds. */
+int		 db_ping(struct db_pool *, long *, struct err *);
+
+/* migrate.c: numbered SQL patches in schema/, under an advisory lock */
+/* Applies every schema/NNNN-name.sql not yet recorded; returns how many
+ * were applied, -1 on error. */
+int		 migrate_apply(PGconn *, const char *, struct err *);
+
+/* audit.c: who did what to what */
+enum actor_kind { ACTOR_SYSTEM, ACTOR_ADMIN, ACTOR_AGENT };
+
+struct actor {
+	enum actor_kind	kind;
+	char		id[64];		/* agent uuid, "admin:<hash prefix>" */
+};
+
+/* Inside the caller's transaction, so the change and its row commit as
+ * one.  detail may be NULL; it is not taken. */
+int		 audit_write(PGconn *, const struct actor *, const char *,
+		     const char *, const char *, json_object *, struct err *);
+json_object	*audit_list(struct db_pool *, long, struct err *);
+const char	*actor_kind_name(enum actor_kind);
+
+/* ratelimit.c: fixed-window counters in PostgreSQL, shared by daemons */
+/* 0: allowed; -1: ERR_RATE_LIMITED with retry_after set, or a db error. */
+int		 ratelimit_hit(struct db_pool *, const char *, long, long,
+		     struct err *);
+
+/* agent.c: agents, their keys and their status */
+#define AGENT_NAME_MAX		39
+#define AGENT_DESC_MAX		1000
+#define AGENT_CONTACT_MAX	200
+
+struct agent {
+	char	id[37];
+	char	name[AGENT_NAME_MAX + 1];
+	char	status[12];		/* pending, active, suspended */
+	long	elo;
+};
+
+bool		 agent_name_valid(const char *);
+int		 agent_name_check(const char *, struct err *);
+/* Registers a pending agent; key receives the API key (shown once). */
+int		 agent_register(struct db_pool *, const char *, const char *,
+		     const char *, struct agent *, char [KEY_LEN + 1],
+		     struct err *);
+/* Bearer key -> agent; pending and suspended agents are errors. */
+int		 agent_authenticate(struct db_pool *, const char *,
+		     struct agent *, struct err *);
+/* Admin transitions; ref is a uuid or a name; audited. */
+int		 agent_approve(struct db_pool *, const struct actor *,
+		     const char *, struct agent *, struct err *);
+int		 agent_suspend(struct db_pool *, const struct actor *,
+		     const char *, struct agent *, struct err *);
+json_object	*agent_list(struct db_pool *, const char *, struct err *);
+json_object	*agent_to_json(const struct agent *);
+
+/* admin.c: admin tokens */
+int		 admin_authenticate(const struct conf *, const char *,
+		     struct actor *, struct err *);
+
+/* gitea.c: the Gitea client (grows with the mirror) */
+void		 gitea_global_init(void);
+/* GET /api/v1/version; version receives Gitea's version string. */
+int		 gitea_probe(const struct conf *, char *, size_t, struct err *);
+
+/* command.c: the agent command form ("work-on 3"); one table of verbs */
+#define COMMAND_MAX_LINE	4096
+#define COMMAND_MAX_ARGS	16
+
+struct command_ctx {
+	struct db_pool		*pool;
+	const struct conf	*conf;
+	const struct agent	*agent;
+};
+
+struct command {
+	const char	*verb;
+	const char	*aliases[3];
+	const char	*usage;
+	const char	*help;
+	const char	*example;
+	json_object	*(*run)(struct command_ctx *, int, char **,
+			    struct err *);
+};
+
+extern const struct command commands[];
+extern const size_t commands_n;
+
+const struct command *command_find(const char *);
+/* Splits the line (double quotes group words), finds the verb and runs
+ * it; the answer is the uniform {"ok":true,"text","data","next"}. */
+json_object	*command_run(struct command_ctx *, const char *,
+		     struct err *);
+
+/* util.c */
+bool		 uuid_valid(const char *);
+size_t		 strlcpy_ss(char *, const char *, size_t);
+long		 now_ms(void);
+
+#endif /* SYNSTACK_H */
