@@ -12,6 +12,30 @@
 #define OID_JSON	114
 #define OID_JSONB	3802
 
+/*
+ * json-c 0.16's strict mode still accepts 'single-quoted' strings, which
+ * JSON does not: find a quote outside any double-quoted string.
+ */
+static size_t
+json_single_quote_at(const char *buf, size_t len)
+{
+	bool	in_string = false;
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		if (in_string) {
+			if (buf[i] == '\\')
+				i++;
+			else if (buf[i] == '"')
+				in_string = false;
+		} else if (buf[i] == '"')
+			in_string = true;
+		else if (buf[i] == '\'')
+			return i;
+	}
+	return (size_t)-1;
+}
+
 json_object *
 json_parse_strict(const char *buf, size_t len, int depth, struct err *e)
 {
@@ -26,6 +50,15 @@ json_parse_strict(const char *buf, size_t len, int depth, struct err *e)
 	}
 	if (memchr(buf, '\0', len) != NULL) {
 		err_set(e, ERR_MALFORMED_JSON, "the body contains a NUL byte");
+		return NULL;
+	}
+	if (!utf8_valid(buf, len)) {
+		err_set(e, ERR_MALFORMED_JSON, "the body is not valid UTF-8");
+		return NULL;
+	}
+	if ((end = json_single_quote_at(buf, len)) != (size_t)-1) {
+		err_set(e, ERR_MALFORMED_JSON, "malformed JSON at byte %zu:"
+		    " strings take double quotes", end);
 		return NULL;
 	}
 	if ((tok = json_tokener_new_ex(depth)) == NULL) {
@@ -140,6 +173,10 @@ json_get_str(json_object *obj, const char *key, bool required, size_t maxlen,
 	if ((size_t)json_object_get_string_len(v) != strlen(*out))
 		return err_set(e, ERR_INVALID_FIELD,
 		    "field '%s' contains a NUL character", key);
+	/* Escapes such as a lone "\ud800" decode to invalid UTF-8. */
+	if (!utf8_valid(*out, strlen(*out)))
+		return err_set(e, ERR_INVALID_FIELD,
+		    "field '%s' is not valid UTF-8", key);
 	if (utf8_len(*out) > maxlen)
 		return err_set(e, ERR_INVALID_FIELD,
 		    "field '%s' is longer than %zu characters", key, maxlen);

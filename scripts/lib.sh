@@ -1,0 +1,59 @@
+# scripts/lib.sh: shared by quickstart and run-tests (sourced, not run).
+# shellcheck shell=bash
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PGBIN=/usr/lib/postgresql/15/bin
+
+# Debian 12 packages: build, run, and test.
+DEPS=(build-essential autoconf automake pkg-config
+      libmicrohttpd-dev libpq-dev libjson-c-dev libcurl4-openssl-dev
+      libyaml-dev libsodium-dev check
+      postgresql-15 postgresql-client-15
+      python3 python3-pytest python3-requests python3-yaml python3-jsonschema
+      git curl tmux)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"
+	elif command -v sudo >/dev/null; then sudo "$@"
+	else die "need root (or sudo) to run: $*"
+	fi
+}
+
+install_deps() {
+	local missing=()
+	for p in "${DEPS[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		    grep -q 'install ok installed' || missing+=("$p")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		say "Debian packages: all present"
+		return
+	fi
+	say "installing Debian packages: ${missing[*]}"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# build DIR [configure flags...]: configure once, then make.
+build() {
+	local dir=$1; shift
+	[ -x "$REPO/configure" ] || (cd "$REPO" && ./autogen.sh >/dev/null 2>&1) ||
+	    die "autogen.sh failed"
+	mkdir -p "$REPO/$dir"
+	if [ ! -f "$REPO/$dir/Makefile" ]; then
+		say "configuring $dir ($*)"
+		(cd "$REPO/$dir" && ../configure "$@" >/dev/null) ||
+		    die "configure failed; see $REPO/$dir/config.log"
+	fi
+	say "building $dir"
+	make -C "$REPO/$dir" -j"$(nproc)" >/dev/null || die "build failed in $dir"
+}
+
+# PostgreSQL refuses to run as root: run its programs as postgres then.
+pg_user() {
+	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
