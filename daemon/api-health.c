@@ -109,9 +109,13 @@ api_healthz(struct request *rq, struct response *rs)
 	db_ok = db_ping(rq->pool, &usec, &e) == 0;
 	db = json_object_new_object();
 	json_object_object_add(db, "ok", json_object_new_boolean(db_ok));
-	if (db_ok)
+	if (db_ok) {
+		char ms[32];
+
+		snprintf(ms, sizeof(ms), "%.3f", (double)usec / 1000.0);
 		json_object_object_add(db, "latency_ms",
-		    json_object_new_double((double)usec / 1000.0));
+		    json_object_new_double_s((double)usec / 1000.0, ms));
+	}
 	else
 		json_object_object_add(db, "error",
 		    json_object_new_string(e.message));
