@@ -96,12 +96,7 @@ agent_register(struct db_pool *p, const char *name, const char *desc,
 	detail = json_object_new_object();
 	json_object_object_add(detail, "name", json_object_new_string(name));
 	if (audit_write(c, &who, "agent.register", "agent", out->id, detail,
-	    e) == -1) {
-		json_object_put(detail);
-		goto fail;
-	}
-	json_object_put(detail);
-	if (db_commit(c, e) == -1)
+	    e) == -1 || db_commit(c, e) == -1)
 		goto fail;
 	db_release(p, c);
 	log_info("agent registered: %s (%s)", out->name, out->id);
@@ -214,12 +209,8 @@ agent_transition(struct db_pool *p, const struct actor *who, const char *ref,
 	json_object_object_add(detail, "from", json_object_new_string(from));
 	json_object_object_add(detail, "to", json_object_new_string(t->to));
 	json_object_object_add(detail, "name", json_object_new_string(out->name));
-	if (audit_write(c, who, t->action, "agent", out->id, detail, e) == -1) {
-		json_object_put(detail);
-		goto fail;
-	}
-	json_object_put(detail);
-	if (db_commit(c, e) == -1)
+	if (audit_write(c, who, t->action, "agent", out->id, detail, e) == -1 ||
+	    db_commit(c, e) == -1)
 		goto fail;
 	db_release(p, c);
 	log_info("%s: %s %s -> %s by %s", t->action, out->name, from, t->to,

@@ -34,6 +34,7 @@ audit_write(PGconn *c, const struct actor *who, const char *action,
 	res = db_query(c, e, "INSERT INTO audit_log (actor_kind, actor,"
 	    " action, target_kind, target_id, detail)"
 	    " VALUES ($1, $2, $3, $4, $5, $6::jsonb)", 6, params);
+	json_object_put(detail);
 	if (res == NULL) {
 		log_error("audit_log insert failed: %s", e->message);
 		return -1;

@@ -258,7 +258,7 @@ struct actor {
 };
 
 /* Inside the caller's transaction, so the change and its row commit as
- * one.  detail may be NULL; it is not taken. */
+ * one.  detail may be NULL; it is taken (freed) in every case. */
 int		 audit_write(PGconn *, const struct actor *, const char *,
 		     const char *, const char *, json_object *, struct err *);
 json_object	*audit_list(struct db_pool *, long, struct err *);
