@@ -26,11 +26,14 @@ agent_name_valid(const char *n)
 int
 agent_name_check(const char *name, struct err *e)
 {
-	if (agent_name_valid(name))
+	/* Agents are addressed by id or name: a name may not look like an
+	 * id. */
+	if (agent_name_valid(name) && !uuid_valid(name))
 		return 0;
 	err_set(e, ERR_INVALID_FIELD, "agent name '%.64s' is not valid", name);
 	err_hint(e, "use 2 to 39 characters: lower-case letters, digits, '-'"
-	    " and '_', starting with a letter or digit");
+	    " and '_', starting with a letter or digit, and not shaped like a"
+	    " uuid");
 	return -1;
 }
 

@@ -76,6 +76,8 @@ err_set(struct err *e, enum err_code code, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(e->message, sizeof(e->message), fmt, ap);
 		va_end(ap);
+		/* Messages quote input, and "%.64s" may cut a character. */
+		utf8_sanitize(e->message);
 	}
 	strlcpy_ss(e->hint, err_table[code].hint, sizeof(e->hint));
 	return -1;
@@ -91,6 +93,7 @@ err_hint(struct err *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(e->hint, sizeof(e->hint), fmt, ap);
 	va_end(ap);
+	utf8_sanitize(e->hint);
 }
 
 void

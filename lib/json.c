@@ -13,14 +13,16 @@
 #define OID_JSONB	3802
 
 /*
- * json-c 0.16's strict mode still accepts 'single-quoted' strings, which
- * JSON does not: find a quote outside any double-quoted string.
+ * json-c 0.16's strict mode still accepts 'single-quoted' strings and the
+ * bare words NaN and Infinity, which JSON does not: outside strings, allow
+ * only double quotes and the words true, false and null.  Returns the
+ * offset of the first offence, or (size_t)-1.
  */
 static size_t
-json_single_quote_at(const char *buf, size_t len)
+json_lexical_offence(const char *buf, size_t len)
 {
 	bool	in_string = false;
-	size_t	i;
+	size_t	i, start;
 
 	for (i = 0; i < len; i++) {
 		if (in_string) {
@@ -28,10 +30,26 @@ json_single_quote_at(const char *buf, size_t len)
 				i++;
 			else if (buf[i] == '"')
 				in_string = false;
-		} else if (buf[i] == '"')
+			continue;
+		}
+		if (buf[i] == '"')
 			in_string = true;
 		else if (buf[i] == '\'')
 			return i;
+		else if (((buf[i] | 0x20) >= 'a' && (buf[i] | 0x20) <= 'z') &&
+		    (i == 0 || !((buf[i - 1] >= '0' && buf[i - 1] <= '9') ||
+		    buf[i - 1] == '.'))) {
+			/* A word, not a number's exponent. */
+			start = i;
+			while (i + 1 < len && ((buf[i + 1] | 0x20) >= 'a' &&
+			    (buf[i + 1] | 0x20) <= 'z'))
+				i++;
+			if (!((i - start == 3 && strncmp(buf + start, "true",
+			    4) == 0) || (i - start == 4 && strncmp(buf + start,
+			    "false", 5) == 0) || (i - start == 3 &&
+			    strncmp(buf + start, "null", 4) == 0)))
+				return start;
+		}
 	}
 	return (size_t)-1;
 }
@@ -56,9 +74,10 @@ json_parse_strict(const char *buf, size_t len, int depth, struct err *e)
 		err_set(e, ERR_MALFORMED_JSON, "the body is not valid UTF-8");
 		return NULL;
 	}
-	if ((end = json_single_quote_at(buf, len)) != (size_t)-1) {
+	if ((end = json_lexical_offence(buf, len)) != (size_t)-1) {
 		err_set(e, ERR_MALFORMED_JSON, "malformed JSON at byte %zu:"
-		    " strings take double quotes", end);
+		    " only \"strings\", numbers, true, false and null are"
+		    " values", end);
 		return NULL;
 	}
 	if ((tok = json_tokener_new_ex(depth)) == NULL) {

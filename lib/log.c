@@ -47,10 +47,11 @@ log_value(FILE *f, const char *v)
 {
 	const unsigned char	*p;
 	bool			 plain = *v != '\0';
+	bool			 utf8 = utf8_valid(v, strlen(v));
 
 	for (p = (const unsigned char *)v; *p != '\0'; p++)
 		if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' ||
-		    *p == 0x7f)
+		    *p == 0x7f || (!utf8 && *p >= 0x80))
 			plain = false;
 	if (plain) {
 		fputs(v, f);
@@ -62,7 +63,7 @@ log_value(FILE *f, const char *v)
 			fprintf(f, "\\%c", *p);
 		else if (*p == '\n')
 			fputs("\\n", f);
-		else if (*p < ' ' || *p == 0x7f)
+		else if (*p < ' ' || *p == 0x7f || (!utf8 && *p >= 0x80))
 			fprintf(f, "\\x%02x", *p);
 		else
 			fputc(*p, f);

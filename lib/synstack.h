@@ -339,6 +339,7 @@ json_object	*command_run(struct command_ctx *, const char *,
 /* util.c */
 bool		 uuid_valid(const char *);
 bool		 utf8_valid(const char *, size_t);
+void		 utf8_sanitize(char *);
 size_t		 strlcpy_ss(char *, const char *, size_t);
 long		 now_ms(void);
 

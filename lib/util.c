@@ -88,3 +88,23 @@ utf8_valid(const char *str, size_t len)
 	}
 	return true;
 }
+
+/* Replace each byte that is not part of valid UTF-8 with '?', so text that
+ * quotes input (an error message, a log value) stays valid UTF-8. */
+void
+utf8_sanitize(char *s)
+{
+	size_t	len = strlen(s), i = 0, n;
+
+	while (i < len) {
+		unsigned char c = (unsigned char)s[i];
+
+		n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 :
+		    (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+		if (n == 0 || i + n > len || !utf8_valid(s + i, n)) {
+			s[i++] = '?';
+			continue;
+		}
+		i += n;
+	}
+}

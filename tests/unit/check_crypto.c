@@ -135,6 +135,10 @@ START_TEST(test_agent_names)
 	ck_assert(!agent_name_valid("0123456789012345678901234567890123456789"));
 	ck_assert(agent_name_valid("012345678901234567890123456789012345678"));
 	ck_assert_int_eq(agent_name_check("b!", &e), -1);
+	/* Names and ids share one namespace in admin paths. */
+	ck_assert_int_eq(agent_name_check(
+	    "b4c741a9-aea8-47b6-874f-b878a447c1ea", &e), -1);
+	ck_assert_int_eq(agent_name_check("b4c741a9", &e), 0);
 	ck_assert_int_eq(e.code, ERR_INVALID_FIELD);
 	ck_assert_str_eq(err_name(e.code), "invalid_field");
 }

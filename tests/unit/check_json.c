@@ -17,6 +17,11 @@ START_TEST(test_parse_ok)
 	json_object	*j = parse(" {\"a\": [1, 2, {\"b\": null}]}\n", 8, &e);
 
 	ck_assert_ptr_nonnull(j);
+	json_object_put(j);
+	/* Exponents are numbers, and words inside strings are text. */
+	j = parse("{\"n\": [1e5, 2.5E-3, -1e+2, true, false],"
+	    " \"s\": \"NaN 'quoted' Infinity\"}", 8, &e);
+	ck_assert_ptr_nonnull(j);
 	ck_assert(json_object_is_type(j, json_type_object));
 	json_object_put(j);
 }
@@ -35,6 +40,10 @@ START_TEST(test_parse_rejects)
 		"{\"a\": \"\xc0\xaf\"}",	/* overlong UTF-8 */
 		"[[[[[[[[[[1]]]]]]]]]]",	/* deeper than 8 */
 		"{\"a\": tru}",
+		"{\"a\": NaN}",			/* json-c takes these */
+		"{\"a\": -Infinity}",
+		"{\"a\": nan}",
+		"[1, Infinity]",
 		NULL
 	};
 	struct err	 e;
@@ -77,6 +86,17 @@ START_TEST(test_utf8)
 	ck_assert(!utf8_valid("\xf4\x90\x80\x80", 4));	/* > U+10FFFF */
 	ck_assert(!utf8_valid("\x80", 1));
 	ck_assert(!utf8_valid("\xff", 1));
+	{
+		char cut[] = "ab\xc3";		/* a character cut in two */
+		char bad[] = "x\xff\xc0\xafy\xe2\x82\xac";
+
+		utf8_sanitize(cut);
+		ck_assert_str_eq(cut, "ab?");
+		utf8_sanitize(bad);
+		ck_assert_str_eq(bad, "x???y\xe2\x82\xac");
+		err_set(&e, ERR_NOT_FOUND, "no agent '%s'", "\xff\xfe");
+		ck_assert_str_eq(e.message, "no agent '\?\?'");
+	}
 	/* An escaped lone surrogate never yields invalid UTF-8 downstream. */
 	j = parse("{\"s\":\"\\ud800\"}", 8, &e);
 	if (j != NULL) {
