@@ -542,3 +542,43 @@ def wait_for(pred, timeout=10, interval=0.1, what="condition"):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+# -- the Gitea emulator -------------------------------------------------------
+
+from emulator import Emulator, HookReceiver  # noqa: E402
+
+
+@pytest.fixture
+def gitea():
+    """A Gitea emulator with the default seed (emulator.DEFAULT_SEED)."""
+    emu = Emulator()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def gitea_factory():
+    """Emulators with a seed of the test's own: gitea_factory(seed=...)."""
+    made = []
+
+    def make(**kw):
+        emu = Emulator(**kw)
+        made.append(emu)
+        return emu
+    yield make
+    for emu in made:
+        emu.stop()
+
+
+@pytest.fixture
+def hook_receiver():
+    receivers = []
+
+    def make(**kw):
+        r = HookReceiver(**kw)
+        receivers.append(r)
+        return r
+    yield make
+    for r in receivers:
+        r.close()

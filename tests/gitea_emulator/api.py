@@ -1,0 +1,864 @@
+"""The Gitea API subset SynStack uses, one function per route, in one table.
+
+Each handler runs with the state lock held (the server takes it), returns
+(status, object) and raises httpapi.ApiError for Gitea's error answers.
+Git work (merges, mergeability) happens inside too: it is quick on test
+repositories and keeps every change atomic, as one Gitea transaction.
+"""
+
+import datetime
+import re
+import secrets
+
+from . import model, render
+from .httpapi import (ApiError, not_found, paginate, require_admin,
+                      require_signed_in)
+
+ROUTES = []
+
+
+def route(method, pattern, category):
+    """Register a handler; {name} matches one path segment, {name...}
+    the rest of the path (branch names may hold '/')."""
+    rx = re.sub(r"\{(\w+)\.\.\.\}", r"(?P<\1>.+)", pattern)
+    rx = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", rx)
+
+    def wrap(fn):
+        ROUTES.append((method, re.compile("^/api/v1" + rx + "$"), category, fn))
+        return fn
+    return wrap
+
+
+def parse_time(s, name):
+    try:
+        dt = datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(422, f"invalid {name}: {s}")
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=model.UTC)
+    return dt
+
+
+def perms(level):
+    return {"admin": level in ("admin", "owner"),
+            "push": level in ("write", "admin", "owner"),
+            "pull": level != "none"}
+
+
+# -- context lookups ---------------------------------------------------------
+
+def load_repo(app, req, write=False, admin=False):
+    st = app.state
+    repo = st.repo_by_name(req.params["owner"], req.params["repo"])
+    if repo is None:
+        raise not_found()
+    level = st.access(req.doer, repo)
+    if level == "none":
+        raise not_found()
+    if admin and not st.can_admin(level):
+        raise ApiError(403, "user should be an owner or a collaborator with admin write of a repository")
+    if write and not st.can_write(level):
+        raise ApiError(403, "user should have a permission to write to a repo")
+    return repo, level
+
+
+def load_issue(app, req, repo):
+    try:
+        index = int(req.params["index"])
+    except ValueError:
+        raise not_found()
+    issue = app.state.issue_by_index(repo.id, index)
+    if issue is None:
+        raise not_found()
+    return issue
+
+
+def load_pull(app, req, repo):
+    issue = load_issue(app, req, repo)
+    if not issue.is_pull:
+        raise not_found()
+    return issue
+
+
+def repo_json(app, repo, viewer):
+    return render.repository(app.state, repo, perms(app.state.access(viewer, repo)),
+                             branch_count=app.branch_count)
+
+
+# -- misc ------------------------------------------------------------------
+
+@route("GET", "/version", None)
+def version(app, req):
+    return 200, {"version": "1.26.3"}
+
+
+@route("GET", "/user", "user")
+def current_user(app, req):
+    require_signed_in(req)
+    return 200, render.user(app.state, req.doer, full=True)
+
+
+@route("GET", "/users/{username}", "user")
+def get_user(app, req):
+    u = app.state.user_by_login(req.params["username"])
+    if u is None:
+        raise not_found(f"user redirect does not exist [name: {req.params['username']}]")
+    return 200, render.user_seen_by(app.state, u, req.doer)
+
+
+# -- repositories ---------------------------------------------------------
+
+def visible_repos(app, viewer):
+    st = app.state
+    return [r for r in sorted(st.repos.values(), key=lambda r: r.id)
+            if st.access(viewer, r) != "none"]
+
+
+@route("GET", "/repos/search", "repository")
+def repo_search(app, req):
+    repos = visible_repos(app, req.doer)
+    q = (req.arg("q") or "").lower()
+    if q:
+        repos = [r for r in repos if q in r.name.lower()]
+    uid = req.int_arg("uid", 0)
+    if uid:
+        repos = [r for r in repos if r.owner_id == uid]
+    if req.arg("archived") in ("true", "false"):
+        repos = [r for r in repos if r.archived == (req.arg("archived") == "true")]
+    if req.arg("private") in ("true", "false") and req.arg("private") == "false":
+        repos = [r for r in repos if not r.private]
+    page = paginate(req, repos)
+    return 200, {"ok": True, "data": [repo_json(app, r, req.doer) for r in page]}
+
+
+@route("GET", "/repositories/{id}", "repository")
+def repo_by_id(app, req):
+    require_signed_in(req)
+    try:
+        repo = app.state.repos.get(int(req.params["id"]))
+    except ValueError:
+        repo = None
+    if repo is None or app.state.access(req.doer, repo) == "none":
+        raise not_found()
+    return 200, repo_json(app, repo, req.doer)
+
+
+@route("GET", "/repos/{owner}/{repo}", "repository")
+def repo_get(app, req):
+    repo, _ = load_repo(app, req)
+    return 200, repo_json(app, repo, req.doer)
+
+
+@route("PATCH", "/repos/{owner}/{repo}", "repository")
+def repo_edit(app, req):
+    repo, _ = load_repo(app, req, admin=True)
+    body = req.json()
+    for key in ("description", "website", "private", "default_branch",
+                "allow_merge_commits", "allow_rebase", "allow_rebase_explicit",
+                "allow_squash_merge", "allow_fast_forward_only_merge",
+                "allow_manual_merge", "default_merge_style",
+                "default_delete_branch_after_merge"):
+        if key in body and body[key] is not None:
+            setattr(repo, key, body[key])
+    if "archived" in body and body["archived"] is not None:
+        repo.archived = bool(body["archived"])
+        repo.archived_at = model.now() if repo.archived else model.UNIX_ZERO
+    repo.updated_at = model.now()
+    return 200, repo_json(app, repo, req.doer)
+
+
+@route("DELETE", "/repos/{owner}/{repo}", "repository")
+def repo_delete(app, req):
+    repo, _ = load_repo(app, req, admin=True)
+    app.delete_repo(repo, req.doer)
+    return 204, None
+
+
+def create_repo_for(app, req, owner):
+    body = req.json()
+    name = body.get("name") or ""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
+        raise ApiError(422, "[Name]: Required" if not name else f"invalid repo name: {name}")
+    if app.state.repo_by_name(owner.login, name) is not None:
+        raise ApiError(409, "The repository with the same name already exists.")
+    files = {"README.md": f"# {name}\n\n{body.get('description', '')}\n"} \
+        if body.get("auto_init") else None
+    repo = app.create_repo(owner, name, req.doer,
+                           description=body.get("description", ""),
+                           private=bool(body.get("private", False)),
+                           default_branch=body.get("default_branch") or "main",
+                           files=files)
+    return 201, repo_json(app, repo, req.doer)
+
+
+@route("POST", "/user/repos", "repository")
+def repo_create_user(app, req):
+    require_signed_in(req)
+    return create_repo_for(app, req, req.doer)
+
+
+@route("POST", "/orgs/{org}/repos", "organization")
+def repo_create_org(app, req):
+    require_signed_in(req)
+    org = app.state.user_by_login(req.params["org"])
+    if org is None or not org.is_org:
+        raise not_found()
+    if not (req.doer.is_admin or org.members.get(req.doer.id) == "owner"):
+        raise ApiError(403, "Given user is not owner of organization.")
+    return create_repo_for(app, req, org)
+
+
+@route("POST", "/admin/users/{username}/repos", "admin")
+def repo_create_admin(app, req):
+    require_admin(req)
+    owner = app.state.user_by_login(req.params["username"])
+    if owner is None:
+        raise not_found()
+    return create_repo_for(app, req, owner)
+
+
+@route("GET", "/user/repos", "repository")
+def repos_mine(app, req):
+    require_signed_in(req)
+    st = app.state
+    mine = [r for r in visible_repos(app, req.doer)
+            if r.owner_id == req.doer.id or req.doer.id in r.collaborators or
+            st.users[r.owner_id].members.get(req.doer.id)]
+    return 200, [repo_json(app, r, req.doer) for r in paginate(req, mine)]
+
+
+@route("GET", "/orgs/{org}/repos", "organization")
+def repos_of_org(app, req):
+    org = app.state.user_by_login(req.params["org"])
+    if org is None or not org.is_org:
+        raise not_found()
+    repos = [r for r in visible_repos(app, req.doer) if r.owner_id == org.id]
+    return 200, [repo_json(app, r, req.doer) for r in paginate(req, repos)]
+
+
+@route("GET", "/users/{username}/repos", "repository")
+def repos_of_user(app, req):
+    u = app.state.user_by_login(req.params["username"])
+    if u is None:
+        raise not_found()
+    repos = [r for r in visible_repos(app, req.doer) if r.owner_id == u.id]
+    return 200, [repo_json(app, r, req.doer) for r in paginate(req, repos)]
+
+
+# -- organisations -------------------------------------------------------
+
+@route("GET", "/orgs", "organization")
+def orgs_list(app, req):
+    orgs = [u for u in sorted(app.state.users.values(), key=lambda u: u.id)
+            if u.is_org and (u.visibility == "public" or req.doer is not None)]
+    return 200, [render.organization(app.state, o) for o in paginate(req, orgs)]
+
+
+@route("GET", "/orgs/{org}", "organization")
+def org_get(app, req):
+    org = app.state.user_by_login(req.params["org"])
+    if org is None or not org.is_org:
+        raise not_found()
+    return 200, render.organization(app.state, org)
+
+
+@route("POST", "/orgs", "organization")
+def org_create(app, req):
+    require_signed_in(req)
+    body = req.json()
+    name = body.get("username") or ""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", name):
+        raise ApiError(422, "[UserName]: Required")
+    if app.state.user_by_login(name) is not None:
+        raise ApiError(422, f"user already exists [name: {name}]")
+    org = app.add_user(name, is_org=True, full_name=body.get("full_name", ""),
+                       description=body.get("description", ""),
+                       website=body.get("website", ""),
+                       visibility=body.get("visibility", "public"))
+    org.members[req.doer.id] = "owner"
+    return 201, render.organization(app.state, org)
+
+
+# -- admin: users and tokens ----------------------------------------------
+
+@route("POST", "/admin/users", "admin")
+def admin_create_user(app, req):
+    require_admin(req)
+    body = req.json()
+    name, email = body.get("username") or "", body.get("email") or ""
+    if not name or not email:
+        raise ApiError(422, "[" + ("Username" if not name else "Email") + "]: Required")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", name):
+        raise ApiError(422, f"name is invalid [{name}]: must be valid alpha or numeric or dash(-_) or dot characters")
+    password = body.get("password") or ""
+    if password and len(password) < 8:
+        raise ApiError(400, "PasswordTooShort")
+    if app.state.user_by_login(name) is not None:
+        raise ApiError(422, f"user already exists [name: {name}]")
+    if any(u.email.lower() == email.lower() for u in app.state.users.values()):
+        raise ApiError(422, f"e-mail already in use [email: {email}]")
+    must_change = body.get("must_change_password")
+    user = app.add_user(name, email=email, password=password,
+                        full_name=body.get("full_name", ""),
+                        must_change_password=True if must_change is None else bool(must_change),
+                        visibility=body.get("visibility") or "public")
+    return 201, render.user(app.state, user, full=True)
+
+
+@route("POST", "/users/{username}/tokens", "user")
+def token_create(app, req):
+    # Gitea mints tokens only under Basic auth (api.go reqBasicOrRevProxyAuth).
+    if req.auth_kind != "basic":
+        raise ApiError(401, "auth required")
+    user = app.state.user_by_login(req.params["username"])
+    if user is None:
+        raise not_found()
+    if req.doer.id != user.id and not req.doer.is_admin:
+        raise ApiError(403, "user should be the same as the token owner or an admin")
+    body = req.json()
+    name = body.get("name") or ""
+    if not name:
+        raise ApiError(422, "[Name]: Required")
+    if any(t.user_id == user.id and t.name == name for t in app.state.tokens.values()):
+        raise ApiError(400, "access token name has been used already")
+    scopes = body.get("scopes") or []
+    if not scopes:
+        raise ApiError(400, "access token must have a scope")
+    tok = model.Token(id=app.state.next_id("token"), user_id=user.id, name=name,
+                      sha1=secrets.token_hex(20), scopes=list(scopes))
+    app.state.tokens[tok.id] = tok
+    return 201, render.access_token(tok, include_secret=True)
+
+
+# -- issues ----------------------------------------------------------------
+
+def issue_matches(req, issue, st):
+    state = req.arg("state", "open")
+    if state in ("open", "closed") and issue.state != state:
+        return False
+    kind = req.arg("type")
+    if kind == "issues" and issue.is_pull or kind == "pulls" and not issue.is_pull:
+        return False
+    if req.arg("since") and issue.updated_at < parse_time(req.arg("since"), "since"):
+        return False
+    if req.arg("before") and issue.updated_at > parse_time(req.arg("before"), "before"):
+        return False
+    if req.arg("labels"):
+        names = {st.labels[i].name for i in issue.label_ids if i in st.labels}
+        if not set(req.arg("labels").split(",")) <= names:
+            return False
+    q = (req.arg("q") or "").lower()
+    if q and q not in issue.title.lower() and q not in issue.body.lower():
+        return False
+    if req.arg("created_by"):
+        poster = st.users.get(issue.poster_id)
+        if poster is None or poster.login != req.arg("created_by"):
+            return False
+    return True
+
+
+@route("GET", "/repos/{owner}/{repo}/issues", "issue")
+def issues_list(app, req):
+    repo, _ = load_repo(app, req)
+    st = app.state
+    found = [i for i in st.issues.values() if i.repo_id == repo.id and issue_matches(req, i, st)]
+    # Newest created first (models/issues/issue_search.go).
+    found.sort(key=lambda i: (i.created_at, i.id), reverse=True)
+    return 200, [render.issue(st, i, viewer=req.doer) for i in paginate(req, found)]
+
+
+@route("GET", "/repos/{owner}/{repo}/issues/{index}", "issue")
+def issue_get(app, req):
+    repo, _ = load_repo(app, req)
+    return 200, render.issue(app.state, load_issue(app, req, repo), viewer=req.doer)
+
+
+@route("POST", "/repos/{owner}/{repo}/issues", "issue")
+def issue_create(app, req):
+    require_signed_in(req)
+    repo, level = load_repo(app, req)
+    body = req.json()
+    title = (body.get("title") or "").strip()
+    if not title:
+        raise ApiError(422, "[Title]: Required")
+    issue = app.create_issue(repo, req.doer, title, body.get("body") or "",
+                             labels=body.get("labels") or [],
+                             assignees=(body.get("assignees") or []) if app.state.can_write(level) else [])
+    return 201, render.issue(app.state, issue, viewer=req.doer)
+
+
+@route("PATCH", "/repos/{owner}/{repo}/issues/{index}", "issue")
+def issue_edit(app, req):
+    require_signed_in(req)
+    repo, level = load_repo(app, req)
+    issue = load_issue(app, req, repo)
+    body = req.json()
+    can_write = app.state.can_write(level)
+    is_poster = req.doer.id == issue.poster_id
+    if not (can_write or is_poster):
+        raise ApiError(403, "user should have a permission to write to the issue")
+    if "title" in body and body["title"] is not None or "body" in body and body["body"] is not None:
+        app.edit_issue(issue, req.doer, title=body.get("title"), body=body.get("body"))
+    # Without write access, assignee changes are silently ignored (trap 11).
+    if can_write and ("assignees" in body or "assignee" in body):
+        wanted = list(body.get("assignees") or [])
+        if body.get("assignee"):
+            wanted.insert(0, body["assignee"])
+        app.set_assignees(issue, req.doer, wanted)
+    if body.get("state") in ("open", "closed") and body["state"] != issue.state:
+        if issue.is_pull and issue.pull.merged:
+            raise ApiError(412, "cannot reopen a merged pull request")
+        app.set_issue_state(issue, req.doer, body["state"])
+    return 201, render.issue(app.state, issue, viewer=req.doer)
+
+
+@route("GET", "/repos/{owner}/{repo}/issues/{index}/comments", "issue")
+def comments_list(app, req):
+    repo, _ = load_repo(app, req)
+    issue = load_issue(app, req, repo)
+    found = [c for c in sorted(app.state.comments.values(), key=lambda c: c.id)
+             if c.issue_id == issue.id]
+    if req.arg("since"):
+        since = parse_time(req.arg("since"), "since")
+        found = [c for c in found if c.updated_at >= since]
+    # Comments send X-Total-Count without Link (issue_comment.go:118).
+    return 200, [render.comment(app.state, c) for c in paginate(req, found, with_link=False)]
+
+
+@route("POST", "/repos/{owner}/{repo}/issues/{index}/comments", "issue")
+def comment_create(app, req):
+    require_signed_in(req)
+    repo, _ = load_repo(app, req)
+    issue = load_issue(app, req, repo)
+    body = req.json()
+    if not (body.get("body") or "").strip():
+        raise ApiError(422, "[Body]: Required")
+    if issue.is_locked and not app.state.can_write(app.state.access(req.doer, repo)):
+        raise ApiError(403, "user should have a permission to write to the issue")
+    c = app.create_comment(issue, req.doer, body["body"])
+    return 201, render.comment(app.state, c)
+
+
+# -- pull requests ---------------------------------------------------------
+
+@route("GET", "/repos/{owner}/{repo}/pulls", "repository")
+def pulls_list(app, req):
+    repo, _ = load_repo(app, req)
+    st = app.state
+    state = req.arg("state", "open")
+    found = [i for i in st.issues.values() if i.repo_id == repo.id and i.is_pull and
+             (state not in ("open", "closed") or i.state == state)]
+    if req.arg("base_branch"):
+        found = [i for i in found if i.pull.base_branch == req.arg("base_branch")]
+    if req.arg("poster"):
+        found = [i for i in found if st.users[i.poster_id].login == req.arg("poster")]
+    found.sort(key=lambda i: (i.created_at, i.id), reverse=True)
+    return 200, [render.pull_request(st, i, viewer=req.doer) for i in paginate(req, found)]
+
+
+@route("GET", "/repos/{owner}/{repo}/pulls/{index}", "repository")
+def pull_get(app, req):
+    repo, _ = load_repo(app, req)
+    issue = load_pull(app, req, repo)
+    app.check_mergeable(issue)
+    return 200, render.pull_request(app.state, issue, viewer=req.doer)
+
+
+@route("POST", "/repos/{owner}/{repo}/pulls", "repository")
+def pull_create(app, req):
+    require_signed_in(req)
+    repo, level = load_repo(app, req)
+    st = app.state
+    # The poster must be able to write to the base repository.
+    if not st.can_write(level):
+        raise ApiError(403, "user should have a permission to write to a repo")
+    body = req.json()
+    head, base, title = body.get("head") or "", body.get("base") or "", \
+        (body.get("title") or "").strip()
+    if not head or not base or not title:
+        missing = "Head" if not head else "Base" if not base else "Title"
+        raise ApiError(422, f"[{missing}]: Required")
+    if ":" in head:
+        head = head.split(":", 1)[1]
+    if app.git.branch_sha(repo.git_dir, base) is None:
+        raise not_found(f"could not find base branch [{base}]")
+    if app.git.branch_sha(repo.git_dir, head) is None:
+        raise not_found(f"could not find head branch [{head}]")
+    for i in st.issues.values():
+        if i.repo_id == repo.id and i.is_pull and i.state == "open" and \
+                i.pull.head_branch == head and i.pull.base_branch == base:
+            raise ApiError(409, f"pull request already exists for these targets [id: {i.pull.id}, "
+                           f"issue_id: {i.id}, head_repo_id: {repo.id}, base_repo_id: {repo.id}, "
+                           f"head_branch: {head}, base_branch: {base}]")
+    head_sha = app.git.branch_sha(repo.git_dir, head)
+    base_sha = app.git.branch_sha(repo.git_dir, base)
+    if head_sha == base_sha or app.git.is_ancestor(repo.git_dir, head_sha, base_sha):
+        raise ApiError(422, "there are no changes between the head and the base")
+    issue = app.create_pull(repo, req.doer, title, body.get("body") or "", head, base,
+                            assignees=body.get("assignees") or [])
+    return 201, render.pull_request(st, issue, viewer=req.doer)
+
+
+@route("GET", "/repos/{owner}/{repo}/pulls/{index}/merge", "repository")
+def pull_is_merged(app, req):
+    repo, _ = load_repo(app, req)
+    issue = load_pull(app, req, repo)
+    if issue.pull.merged:
+        return 204, None
+    raise not_found()
+
+
+MERGE_STYLES = {
+    "merge": "allow_merge_commits",
+    "rebase": "allow_rebase",
+    "rebase-merge": "allow_rebase_explicit",
+    "squash": "allow_squash_merge",
+    "fast-forward-only": "allow_fast_forward_only_merge",
+    "manually-merged": "allow_manual_merge",
+}
+
+
+@route("POST", "/repos/{owner}/{repo}/pulls/{index}/merge", "repository")
+def pull_merge(app, req):
+    require_signed_in(req)
+    repo, level = load_repo(app, req)
+    issue = load_pull(app, req, repo)
+    body = req.json()
+    style = body.get("Do") or body.get("do") or ""
+    if style not in MERGE_STYLES:
+        raise ApiError(422, "[Do]: Required" if not style else f"[Do]: In({style})")
+    if not app.state.can_write(level):
+        raise ApiError(405, "User not allowed to merge PR")
+    if issue.pull.merged:
+        raise ApiError(405, "The PR is already merged")
+    if issue.state == "closed":
+        raise not_found()
+    if not getattr(repo, MERGE_STYLES[style]):
+        raise ApiError(405, f"The merge style '{style}' is not allowed on this repository")
+    expected = body.get("head_commit_id") or ""
+    if style == "manually-merged":
+        sha = body.get("merge_commit_id") or ""
+        if not sha:
+            raise ApiError(422, "merge_commit_id is required")
+        app.mark_merged(issue, req.doer, sha)
+        return 200, None
+    app.check_mergeable(issue)
+    if issue.pull.status != "mergeable":
+        raise ApiError(405, "Please try again later")
+    if expected and expected != issue.pull.head_sha:
+        raise ApiError(409, "head out of date")
+    msg = (body.get("merge_title_field") or "").strip()
+    if body.get("merge_message_field"):
+        msg = (msg + "\n\n" + body["merge_message_field"]).strip()
+    app.merge_pull(issue, req.doer, style, msg,
+                   delete_branch=bool(body.get("delete_branch_after_merge",
+                                               repo.default_delete_branch_after_merge)))
+    return 200, None
+
+
+@route("GET", "/repos/{owner}/{repo}/pulls/{index}/reviews", "repository")
+def reviews_list(app, req):
+    repo, _ = load_repo(app, req)
+    issue = load_pull(app, req, repo)
+    found = [r for r in sorted(app.state.reviews.values(), key=lambda r: r.id)
+             if r.issue_id == issue.id]
+    # Reviews send X-Total-Count without Link (pull_review.go:107).
+    return 200, [render.pull_review(app.state, r, viewer=req.doer) for r in paginate(req, found, with_link=False)]
+
+
+@route("POST", "/repos/{owner}/{repo}/pulls/{index}/reviews", "repository")
+def review_create(app, req):
+    require_signed_in(req)
+    repo, _ = load_repo(app, req)
+    issue = load_pull(app, req, repo)
+    body = req.json()
+    event = (body.get("event") or "").upper()
+    text = body.get("body") or ""
+    comments = body.get("comments") or []
+    if event in ("APPROVED", "REQUEST_CHANGES"):
+        if req.doer.id == issue.poster_id:
+            verb = "approve" if event == "APPROVED" else "reject"
+            raise ApiError(422, f"{verb} your own pull is not allowed")
+        if issue.state == "closed":
+            raise ApiError(422, "not allowed to approve/reject a closed pull request")
+    if event == "REQUEST_CHANGES" and not text.strip():
+        raise ApiError(422, "review event REQUEST_CHANGES requires a body")
+    if event == "COMMENT" and not text.strip() and not comments:
+        raise ApiError(422, "review event COMMENT requires a body or a comment")
+    state = event if event in ("APPROVED", "REQUEST_CHANGES", "COMMENT") else "PENDING"
+    r = app.create_review(issue, req.doer, state, text,
+                          body.get("commit_id") or issue.pull.head_sha)
+    return 200, render.pull_review(app.state, r, viewer=req.doer)
+
+
+# -- collaborators -----------------------------------------------------------
+
+@route("GET", "/repos/{owner}/{repo}/collaborators", "repository")
+def collaborators_list(app, req):
+    repo, _ = load_repo(app, req)
+    users = [app.state.users[uid] for uid in sorted(repo.collaborators)]
+    return 200, [render.user(app.state, u, full=False)
+                 for u in paginate(req, users, with_link=False)]
+
+
+@route("GET", "/repos/{owner}/{repo}/collaborators/{collaborator}", "repository")
+def collaborator_check(app, req):
+    repo, _ = load_repo(app, req)
+    u = app.state.user_by_login(req.params["collaborator"])
+    if u is None:
+        raise ApiError(422, f"user does not exist [name: {req.params['collaborator']}]")
+    if u.id in repo.collaborators:
+        return 204, None
+    raise not_found()
+
+
+@route("PUT", "/repos/{owner}/{repo}/collaborators/{collaborator}", "repository")
+def collaborator_add(app, req):
+    require_signed_in(req)
+    repo, _ = load_repo(app, req, admin=True)
+    u = app.state.user_by_login(req.params["collaborator"])
+    if u is None or u.is_org:
+        raise ApiError(422, f"user does not exist [name: {req.params['collaborator']}]")
+    perm = req.json().get("permission") or "write"
+    # Any other string gives access mode "none" (models/perm/access_mode.go).
+    repo.collaborators[u.id] = perm if perm in ("read", "write", "admin") else "none"
+    return 204, None
+
+
+@route("DELETE", "/repos/{owner}/{repo}/collaborators/{collaborator}", "repository")
+def collaborator_remove(app, req):
+    require_signed_in(req)
+    repo, _ = load_repo(app, req, admin=True)
+    u = app.state.user_by_login(req.params["collaborator"])
+    if u is None:
+        raise ApiError(422, f"user does not exist [name: {req.params['collaborator']}]")
+    repo.collaborators.pop(u.id, None)
+    return 204, None
+
+
+# -- hooks -----------------------------------------------------------------
+
+HOOK_TYPES = ("dingtalk", "discord", "gitea", "gogs", "msteams", "slack",
+              "telegram", "feishu", "wechatwork", "packagist", "matrix")
+
+
+def hook_from_body(app, req, kind, owner_id):
+    body = req.json()
+    config = body.get("config") or {}
+    if body.get("type") not in HOOK_TYPES:
+        raise ApiError(422, "Invalid hook type")
+    if not config.get("url") or config.get("content_type") not in ("json", "form"):
+        raise ApiError(422, "Missing config option: url" if not config.get("url")
+                       else "Invalid content type")
+    if kind == "default" and config.get("is_system_webhook") == "true":
+        kind = "system"
+    h = model.Hook(id=app.state.next_id("hook"), kind=kind, owner_id=owner_id,
+                   type=body["type"], active=bool(body.get("active", False)),
+                   events=list(body.get("events") or ["push"]),
+                   branch_filter=body.get("branch_filter") or "*",
+                   url=config["url"], content_type=config["content_type"],
+                   secret=config.get("secret", ""),
+                   authorization_header=body.get("authorization_header") or "")
+    app.state.hooks[h.id] = h
+    return h
+
+
+def hook_edit(app, req, h):
+    body = req.json()
+    config = body.get("config") or {}
+    if "url" in config:
+        h.url = config["url"]
+    if "content_type" in config:
+        h.content_type = config["content_type"]
+    if "secret" in config:
+        h.secret = config["secret"]
+    if body.get("events") is not None:
+        h.events = list(body["events"])
+    if body.get("active") is not None:
+        h.active = bool(body["active"])
+    if body.get("branch_filter") is not None:
+        h.branch_filter = body["branch_filter"]
+    if body.get("authorization_header") is not None:
+        h.authorization_header = body["authorization_header"]
+    h.updated_at = model.now()
+    return 200, render.hook(app.state, h)
+
+
+def owned_hook(app, req, kind, owner_id):
+    try:
+        h = app.state.hooks.get(int(req.params["id"]))
+    except ValueError:
+        h = None
+    if h is None or h.owner_id != owner_id or \
+            (kind == "admin" and h.kind not in ("system", "default")) or \
+            (kind != "admin" and h.kind != kind):
+        raise not_found()
+    return h
+
+
+@route("GET", "/repos/{owner}/{repo}/hooks", "repository")
+def repo_hooks(app, req):
+    repo, _ = load_repo(app, req, admin=True)
+    hooks = [h for h in app.state.hooks.values() if h.kind == "repository" and h.owner_id == repo.id]
+    return 200, [render.hook(app.state, h) for h in paginate(req, hooks, with_link=False)]
+
+
+@route("POST", "/repos/{owner}/{repo}/hooks", "repository")
+def repo_hook_create(app, req):
+    repo, _ = load_repo(app, req, admin=True)
+    return 201, render.hook(app.state, hook_from_body(app, req, "repository", repo.id))
+
+
+@route("GET", "/repos/{owner}/{repo}/hooks/{id}", "repository")
+def repo_hook_get(app, req):
+    repo, _ = load_repo(app, req, admin=True)
+    return 200, render.hook(app.state, owned_hook(app, req, "repository", repo.id))
+
+
+@route("PATCH", "/repos/{owner}/{repo}/hooks/{id}", "repository")
+def repo_hook_edit(app, req):
+    repo, _ = load_repo(app, req, admin=True)
+    return hook_edit(app, req, owned_hook(app, req, "repository", repo.id))
+
+
+@route("DELETE", "/repos/{owner}/{repo}/hooks/{id}", "repository")
+def repo_hook_delete(app, req):
+    repo, _ = load_repo(app, req, admin=True)
+    del app.state.hooks[owned_hook(app, req, "repository", repo.id).id]
+    return 204, None
+
+
+def load_org_owned(app, req):
+    require_signed_in(req)
+    org = app.state.user_by_login(req.params["org"])
+    if org is None or not org.is_org:
+        raise not_found()
+    if not (req.doer.is_admin or org.members.get(req.doer.id) == "owner"):
+        raise ApiError(403, "Must be an organization owner")
+    return org
+
+
+@route("GET", "/orgs/{org}/hooks", "organization")
+def org_hooks(app, req):
+    org = load_org_owned(app, req)
+    hooks = [h for h in app.state.hooks.values() if h.kind == "organization" and h.owner_id == org.id]
+    return 200, [render.hook(app.state, h) for h in paginate(req, hooks)]
+
+
+@route("POST", "/orgs/{org}/hooks", "organization")
+def org_hook_create(app, req):
+    org = load_org_owned(app, req)
+    return 201, render.hook(app.state, hook_from_body(app, req, "organization", org.id))
+
+
+@route("PATCH", "/orgs/{org}/hooks/{id}", "organization")
+def org_hook_edit(app, req):
+    org = load_org_owned(app, req)
+    return hook_edit(app, req, owned_hook(app, req, "organization", org.id))
+
+
+@route("DELETE", "/orgs/{org}/hooks/{id}", "organization")
+def org_hook_delete(app, req):
+    org = load_org_owned(app, req)
+    del app.state.hooks[owned_hook(app, req, "organization", org.id).id]
+    return 204, None
+
+
+@route("GET", "/admin/hooks", "admin")
+def admin_hooks(app, req):
+    require_admin(req)
+    want = req.arg("type", "system")
+    hooks = [h for h in app.state.hooks.values() if h.kind in ("system", "default") and
+             (want == "all" or h.kind == want)]
+    return 200, [render.hook(app.state, h) for h in paginate(req, hooks)]
+
+
+@route("POST", "/admin/hooks", "admin")
+def admin_hook_create(app, req):
+    require_admin(req)
+    # Without config.is_system_webhook "true" this is a template ("default")
+    # hook that never fires for existing repositories (trap 2).
+    return 201, render.hook(app.state, hook_from_body(app, req, "default", 0))
+
+
+@route("GET", "/admin/hooks/{id}", "admin")
+def admin_hook_get(app, req):
+    require_admin(req)
+    return 200, render.hook(app.state, owned_hook(app, req, "admin", 0))
+
+
+@route("PATCH", "/admin/hooks/{id}", "admin")
+def admin_hook_edit(app, req):
+    require_admin(req)
+    return hook_edit(app, req, owned_hook(app, req, "admin", 0))
+
+
+@route("DELETE", "/admin/hooks/{id}", "admin")
+def admin_hook_delete(app, req):
+    require_admin(req)
+    del app.state.hooks[owned_hook(app, req, "admin", 0).id]
+    return 204, None
+
+
+# -- branches and statuses ---------------------------------------------------
+
+@route("GET", "/repos/{owner}/{repo}/branches", "repository")
+def branches_list(app, req):
+    repo, _ = load_repo(app, req)
+    names = [name for name, _ in app.git.branches(repo.git_dir)]
+    page = paginate(req, names)
+    return 200, [app.branch_json(repo, name, req.doer) for name in page]
+
+
+@route("GET", "/repos/{owner}/{repo}/branches/{branch...}", "repository")
+def branch_get(app, req):
+    repo, _ = load_repo(app, req)
+    if app.git.branch_sha(repo.git_dir, req.params["branch"]) is None:
+        raise not_found("branch does not exist")
+    return 200, app.branch_json(repo, req.params["branch"], req.doer)
+
+
+STATUS_STATES = ("pending", "success", "error", "failure", "warning")
+
+
+@route("POST", "/repos/{owner}/{repo}/statuses/{sha}", "repository")
+def status_create(app, req):
+    require_signed_in(req)
+    repo, _ = load_repo(app, req, write=True)
+    body = req.json()
+    if body.get("state") not in STATUS_STATES:
+        raise ApiError(422, "[State]: Required")
+    s = model.Status(id=app.state.next_id("status"), repo_id=repo.id,
+                     sha=req.params["sha"], state=body["state"],
+                     context=body.get("context") or "default",
+                     target_url=body.get("target_url") or "",
+                     description=body.get("description") or "",
+                     creator_id=req.doer.id)
+    app.state.statuses[s.id] = s
+    return 201, render.commit_status(app.state, s)
+
+
+def statuses_for(app, repo, sha):
+    return sorted((s for s in app.state.statuses.values()
+                   if s.repo_id == repo.id and s.sha == sha), key=lambda s: s.id, reverse=True)
+
+
+@route("GET", "/repos/{owner}/{repo}/statuses/{sha}", "repository")
+def statuses_list(app, req):
+    repo, _ = load_repo(app, req)
+    found = statuses_for(app, repo, req.params["sha"])
+    return 200, [render.commit_status(app.state, s) for s in paginate(req, found)]
+
+
+@route("GET", "/repos/{owner}/{repo}/commits/{ref...}/status", "repository")
+def combined_status(app, req):
+    repo, _ = load_repo(app, req)
+    ref = req.params["ref"]
+    sha = app.git.branch_sha(repo.git_dir, ref) or ref
+    latest = {}
+    for s in statuses_for(app, repo, sha):
+        latest.setdefault(s.context, s)     # newest per context
+    found = sorted(latest.values(), key=lambda s: s.id)
+    page = paginate(req, found)
+    return 200, render.combined_status(app.state, repo, sha, page,
+                                       repo_json(app, repo, req.doer))
