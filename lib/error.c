@@ -46,6 +46,8 @@ const struct err_def err_table[ERR__COUNT] = {
 	    "read the object's current state first" },
 	[ERR_RATE_LIMITED] = { ERR_RATE_LIMITED, "rate_limited", 429,
 	    "too many requests", "wait for the number of seconds in Retry-After" },
+	[ERR_GITEA_REFUSED] = { ERR_GITEA_REFUSED, "gitea_refused", 422,
+	    "Gitea refused the change", "read Gitea's message; fix the request" },
 	[ERR_GITEA_UNAVAILABLE] = { ERR_GITEA_UNAVAILABLE, "gitea_unavailable",
 	    502, "Gitea did not answer", "try again in a minute" },
 	[ERR_DB_UNAVAILABLE] = { ERR_DB_UNAVAILABLE, "database_unavailable",

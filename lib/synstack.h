@@ -35,6 +35,7 @@ enum err_code {
 	ERR_UNSUPPORTED_MEDIA,	/* 415 unsupported_media_type */
 	ERR_INVALID_TRANSITION,	/* 422 invalid_transition */
 	ERR_RATE_LIMITED,	/* 429 rate_limited */
+	ERR_GITEA_REFUSED,	/* 422 gitea_refused */
 	ERR_GITEA_UNAVAILABLE,	/* 502 gitea_unavailable */
 	ERR_DB_UNAVAILABLE,	/* 503 database_unavailable */
 	ERR_SHUTTING_DOWN,	/* 503 shutting_down */
@@ -302,10 +303,52 @@ json_object	*agent_to_json(const struct agent *);
 int		 admin_authenticate(const struct conf *, const char *,
 		     struct actor *, struct err *);
 
-/* gitea.c: the Gitea client (grows with the mirror) */
+/* gitea.c: the Gitea client on libcurl */
+#define GITEA_PAGE_LIMIT	50		/* Gitea's MAX_RESPONSE_ITEMS */
+#define GITEA_MAX_PAGES		10000		/* a loop guard, not a limit */
+
+struct gitea_req {
+	const char	*method;	/* GET (default), POST, PATCH, PUT, DELETE */
+	const char	*path;		/* under /api/v1, escaped: "/repos/o/r" */
+	const char	*query;		/* "state=all&type=issues", or NULL */
+	json_object	*body;		/* sent as JSON; not taken */
+	const char	*sudo;		/* act as this Gitea user (admin token) */
+	const char	*basic_user;	/* Basic auth instead of the token */
+	const char	*basic_password;
+};
+
+struct gitea_resp {
+	long		 status;	/* HTTP status; 0 when none came */
+	json_object	*json;		/* the answer, or NULL when empty */
+	long		 total;		/* X-Total-Count, -1 when absent */
+	char		*next;		/* path+query of Link rel="next" */
+	char		 message[256];	/* Gitea's error message */
+};
+
+struct gitea_stats {
+	unsigned long	calls, failures, retries;
+};
+
+typedef int (*gitea_item_fn)(json_object *, void *, struct err *);
+
 void		 gitea_global_init(void);
+/* One call; resp starts zeroed (or from an earlier call: it is freed
+ * first).  0 on a 2xx answer; -1 with err set otherwise (resp.status
+ * says which, for callers that expect a 404).  Reads are retried with
+ * backoff when Gitea is unreachable or answers 5xx. */
+int		 gitea_call(const struct conf *, const struct gitea_req *,
+		     struct gitea_resp *, struct err *);
+void		 gitea_resp_free(struct gitea_resp *);
+/* Every item of a paginated list, following Link (or X-Total-Count for
+ * the lists that send no Link); fn returning -1 stops with its error.
+ * wrapped: the items are in {"ok":true,"data":[...]} (/repos/search). */
+int		 gitea_list(const struct conf *, const char *, const char *,
+		     const char *, bool, gitea_item_fn, void *, struct err *);
 /* GET /api/v1/version; version receives Gitea's version string. */
 int		 gitea_probe(const struct conf *, char *, size_t, struct err *);
+void		 gitea_stats_get(struct gitea_stats *);
+/* Percent-encode one path segment (an owner, a branch). */
+char		*gitea_escape(const char *);
 
 /* command.c: the agent command form ("work-on 3"); one table of verbs */
 #define COMMAND_MAX_LINE	4096
