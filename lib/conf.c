@@ -113,6 +113,15 @@ const struct conf_key conf_keys[] = {
 	  .offset = offsetof(struct conf, gitea_timeout),
 	  .def = "10s", .reloadable = true, .min = 100, .max = 5 * MS_M,
 	  .help = "timeout of each request to Gitea" },
+	{ .name = "gitea.agent_email_domain", .type = CONF_STRING,
+	  .offset = offsetof(struct conf, gitea_agent_email_domain),
+	  .def = "agents.synstack.invalid", .reloadable = false,
+	  .help = "domain of the e-mail addresses of agents' Gitea users" },
+
+	{ .name = "secrets.master_key_file", .type = CONF_STRING,
+	  .offset = offsetof(struct conf, secrets_master_key_file),
+	  .def = "\"\"", .reloadable = false,
+	  .help = "file with the 32-byte master key as 64 hex digits" },
 
 	{ .name = "admin.token_hashes", .type = CONF_STRLIST,
 	  .offset = offsetof(struct conf, admin_token_hashes),

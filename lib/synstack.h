@@ -136,6 +136,10 @@ struct conf {
 	char		*gitea_admin_token;
 	char		*gitea_admin_token_file;
 	long		 gitea_timeout;		/* ms */
+	char		*gitea_agent_email_domain;
+
+	/* secrets */
+	char		*secrets_master_key_file;
 
 	/* admin */
 	struct strlist	 admin_token_hashes;	/* "sha256:<64 hex>" */
