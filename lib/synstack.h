@@ -222,6 +222,25 @@ bool		 token_hash_match(const char *, unsigned char (*)[32],
 /* Reject a secret file readable by group or others. */
 int		 secret_file_check(const char *, struct err *);
 
+/* vault.c: secrets at rest under the master key */
+#define VAULT_KEY_LEN	32
+
+struct vault {
+	unsigned char	key[VAULT_KEY_LEN];
+	bool		loaded;
+};
+
+/* An empty path leaves the vault unloaded (sealing then fails). */
+int		 vault_load(struct vault *, const char *, struct err *);
+void		 vault_wipe(struct vault *);
+/* Hex text to store; ad binds it to its place ("agent:<id>:gitea_token").
+ * Both return malloc'd strings; free opened ones with vault_free. */
+char		*vault_seal(const struct vault *, const char *, const char *,
+		     struct err *);
+char		*vault_open(const struct vault *, const char *, const char *,
+		     struct err *);
+void		 vault_free(char *);
+
 /* db.c: a libpq connection pool for the daemon's threads */
 struct db_pool;
 
