@@ -29,7 +29,7 @@ api_admin_agents(struct request *rq, struct response *rs)
 
 static void
 admin_transition(struct request *rq, struct response *rs,
-    int (*fn)(struct db_pool *, const struct actor *, const char *,
+    int (*fn)(const struct core *, const struct actor *, const char *,
     struct agent *, struct err *), const char *verb)
 {
 	struct agent	a;
@@ -37,7 +37,7 @@ admin_transition(struct request *rq, struct response *rs,
 	char		text[128];
 
 	err_clear(&e);
-	if (fn(rq->pool, &rq->actor, rq->params[0], &a, &e) == -1) {
+	if (fn(&rq->core, &rq->actor, rq->params[0], &a, &e) == -1) {
 		reply_error(rs, &e);
 		return;
 	}

@@ -54,12 +54,31 @@ fail:
 	json_object_put(body);
 }
 
+/* The agent's own record, with its Gitea credentials: only the agent
+ * itself reaches this route. */
 void
 api_agent_me(struct request *rq, struct response *rs)
 {
-	char	text[128];
+	struct err	 e;
+	json_object	*data, *gitea, *login;
+	char		 text[384];
 
-	snprintf(text, sizeof(text), "You are '%s' (%s), rating %ld.",
-	    rq->agent.name, rq->agent.status, rq->agent.elo);
-	reply_json(rs, 200, json_ok(text, agent_to_json(&rq->agent), NULL));
+	err_clear(&e);
+	if ((gitea = identity_credentials(rq->pool, rq->conf,
+	    &daemon_state.vault, rq->agent.id, &e)) == NULL) {
+		reply_error(rs, &e);
+		return;
+	}
+	data = agent_to_json(&rq->agent);
+	if (json_object_object_get_ex(gitea, "login", &login))
+		snprintf(text, sizeof(text), "You are '%s' (%s), rating %ld."
+		    " In Gitea you are '%s'; clone and push over HTTP with that"
+		    " login and data.gitea.token as the password.",
+		    rq->agent.name, rq->agent.status, rq->agent.elo,
+		    json_object_get_string(login));
+	else
+		snprintf(text, sizeof(text), "You are '%s' (%s), rating %ld.",
+		    rq->agent.name, rq->agent.status, rq->agent.elo);
+	json_object_object_add(data, "gitea", gitea);
+	reply_json(rs, 200, json_ok(text, data, NULL));
 }

@@ -28,6 +28,7 @@ struct request {
 	size_t			 body_len;
 	const struct conf	*conf;
 	struct db_pool		*pool;
+	struct core		 core;		/* pool, conf, vault */
 	char			 remote[64];
 	struct agent		 agent;		/* AUTH_AGENT */
 	struct actor		 actor;		/* who, for the audit log */
@@ -61,6 +62,7 @@ extern const size_t routes_n;
 struct daemon_state {
 	struct conf	*conf;		/* current; swapped by SIGHUP */
 	struct db_pool	*pool;
+	struct vault	 vault;		/* the master key */
 };
 extern struct daemon_state daemon_state;
 

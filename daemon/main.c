@@ -104,14 +104,20 @@ main(int argc, char *argv[])
 		fprintf(stderr, "synstackd: %s\n", e.message);
 		return 1;
 	}
+	if (sodium_init() < 0)
+		fatal("libsodium cannot be initialised");
+	if (vault_load(&daemon_state.vault, conf->secrets_master_key_file,
+	    &e) == -1) {
+		fprintf(stderr, "synstackd: %s\n", e.message);
+		return 1;
+	}
 	if (check_only) {
 		fprintf(stderr, "configuration OK\n");
+		vault_wipe(&daemon_state.vault);
 		conf_free(conf);
 		return 0;
 	}
 	log_set_level(debug ? LOG_DEBUG : conf->log_level);
-	if (sodium_init() < 0)
-		fatal("libsodium cannot be initialised");
 	gitea_global_init();
 
 	/* Block the signals in every thread; main takes them with sigwait. */
@@ -146,6 +152,7 @@ main(int argc, char *argv[])
 	server_stop();
 	health_stop();
 	db_pool_free(daemon_state.pool);
+	vault_wipe(&daemon_state.vault);
 	conf_free(daemon_state.conf);
 	log_info("stopped");
 	return 0;

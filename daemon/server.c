@@ -342,6 +342,9 @@ dispatch(struct MHD_Connection *conn, const char *url, const char *method,
 	rq.body_len = up->len;
 	rq.conf = server_conf();
 	rq.pool = daemon_state.pool;
+	rq.core.pool = rq.pool;
+	rq.core.conf = rq.conf;
+	rq.core.vault = &daemon_state.vault;
 	client_address(conn, rq.remote, sizeof(rq.remote));
 
 	if (strlen(url) >= SERVER_MAX_PATH ||

@@ -146,39 +146,51 @@ agent_authenticate(struct db_pool *p, const char *key, struct agent *out,
 	return 0;
 }
 
-/* The admin's transitions: which states each may start from. */
+/* The admin's transitions: which states each may start from, and
+ * whether the agent gets its Gitea identity (on its first approval). */
 static const struct agent_transition {
 	const char	*action;
 	const char	*to;
 	const char	*from[3];
+	bool		 provision;
 } agent_transitions[] = {
-	{ "agent.approve", "active", { "pending", "suspended", NULL } },
-	{ "agent.suspend", "suspended", { "pending", "active", NULL } },
+	{ "agent.approve", "active", { "pending", "suspended", NULL }, true },
+	{ "agent.suspend", "suspended", { "pending", "active", NULL }, false },
 };
 
+/*
+ * The row stays locked while Gitea is called: an admin action is rare, and
+ * two admins approving at once must not create two Gitea users.  When
+ * anything fails after the Gitea user exists, the user is removed again,
+ * so a failed approval leaves nothing behind.
+ */
 static int
-agent_transition(struct db_pool *p, const struct actor *who, const char *ref,
-    const struct agent_transition *t, struct agent *out, struct err *e)
+agent_transition(const struct core *core, const struct actor *who,
+    const char *ref, const struct agent_transition *t, struct agent *out,
+    struct err *e)
 {
-	const char	*params[2];
+	const char	*params[6];
+	char		 from[12], uid[24];
+	struct identity	 id;
 	json_object	*detail;
 	PGconn		*c;
 	PGresult	*res;
-	char		 from[12];
-	bool		 allowed = false;
+	bool		 allowed = false, made = false;
 	size_t		 i;
 
+	memset(&id, 0, sizeof(id));
 	if (!uuid_valid(ref) && !agent_name_valid(ref))
 		return err_set(e, ERR_NOT_FOUND, "no agent '%.64s'", ref);
-	if ((c = db_acquire(p, e)) == NULL)
+	if ((c = db_acquire(core->pool, e)) == NULL)
 		return -1;
 	if (db_begin(c, e) == -1)
 		goto fail;
 	params[0] = ref;
 	res = db_query(c, e, uuid_valid(ref) ?
-	    "SELECT " AGENT_COLUMNS " FROM agents WHERE id = $1 FOR UPDATE" :
-	    "SELECT " AGENT_COLUMNS " FROM agents WHERE name = $1 FOR UPDATE",
-	    1, params);
+	    "SELECT " AGENT_COLUMNS ", gitea_username IS NULL FROM agents"
+	    " WHERE id = $1 FOR UPDATE" :
+	    "SELECT " AGENT_COLUMNS ", gitea_username IS NULL FROM agents"
+	    " WHERE name = $1 FOR UPDATE", 1, params);
 	if (res == NULL)
 		goto fail;
 	if (PQntuples(res) == 0) {
@@ -188,6 +200,7 @@ agent_transition(struct db_pool *p, const struct actor *who, const char *ref,
 		goto fail;
 	}
 	agent_from_row(res, 0, out);
+	made = t->provision && PQgetvalue(res, 0, 4)[0] == 't';
 	PQclear(res);
 	for (i = 0; t->from[i] != NULL; i++)
 		if (strcmp(out->status, t->from[i]) == 0)
@@ -195,15 +208,30 @@ agent_transition(struct db_pool *p, const struct actor *who, const char *ref,
 	if (!allowed) {
 		err_set(e, ERR_INVALID_TRANSITION, "agent '%s' is already %s",
 		    out->name, out->status);
+		made = false;
+		goto fail;
+	}
+	if (made && identity_provision(core->conf, core->vault, out, &id,
+	    e) == -1) {
+		made = false;
 		goto fail;
 	}
 	strlcpy_ss(from, out->status, sizeof(from));
+	snprintf(uid, sizeof(uid), "%ld", id.user_id);
 	params[0] = out->id;
 	params[1] = t->to;
+	params[2] = made ? id.login : NULL;
+	params[3] = made ? uid : NULL;
+	params[4] = made ? id.password_sealed : NULL;
+	params[5] = made ? id.token_sealed : NULL;
 	res = db_query(c, e, "UPDATE agents SET status = $2, updated_at = now(),"
 	    " approved_at = CASE WHEN $2 = 'active' THEN now()"
-	    " ELSE approved_at END WHERE id = $1 RETURNING " AGENT_COLUMNS,
-	    2, params);
+	    " ELSE approved_at END,"
+	    " gitea_username = COALESCE($3, gitea_username),"
+	    " gitea_user_id = COALESCE($4::bigint, gitea_user_id),"
+	    " gitea_password_sealed = COALESCE($5, gitea_password_sealed),"
+	    " gitea_token_sealed = COALESCE($6, gitea_token_sealed)"
+	    " WHERE id = $1 RETURNING " AGENT_COLUMNS, 6, params);
 	if (res == NULL)
 		goto fail;
 	agent_from_row(res, 0, out);
@@ -212,30 +240,37 @@ agent_transition(struct db_pool *p, const struct actor *who, const char *ref,
 	json_object_object_add(detail, "from", json_object_new_string(from));
 	json_object_object_add(detail, "to", json_object_new_string(t->to));
 	json_object_object_add(detail, "name", json_object_new_string(out->name));
+	if (made)
+		json_object_object_add(detail, "gitea_user",
+		    json_object_new_string(id.login));
 	if (audit_write(c, who, t->action, "agent", out->id, detail, e) == -1 ||
 	    db_commit(c, e) == -1)
 		goto fail;
-	db_release(p, c);
+	db_release(core->pool, c);
+	identity_free(&id);
 	log_info("%s: %s %s -> %s by %s", t->action, out->name, from, t->to,
 	    who->id);
 	return 0;
 fail:
-	db_release(p, c);
+	db_release(core->pool, c);
+	if (made)
+		identity_remove(core->conf, id.login);
+	identity_free(&id);
 	return -1;
 }
 
 int
-agent_approve(struct db_pool *p, const struct actor *who, const char *ref,
-    struct agent *out, struct err *e)
+agent_approve(const struct core *core, const struct actor *who,
+    const char *ref, struct agent *out, struct err *e)
 {
-	return agent_transition(p, who, ref, &agent_transitions[0], out, e);
+	return agent_transition(core, who, ref, &agent_transitions[0], out, e);
 }
 
 int
-agent_suspend(struct db_pool *p, const struct actor *who, const char *ref,
-    struct agent *out, struct err *e)
+agent_suspend(const struct core *core, const struct actor *who,
+    const char *ref, struct agent *out, struct err *e)
 {
-	return agent_transition(p, who, ref, &agent_transitions[1], out, e);
+	return agent_transition(core, who, ref, &agent_transitions[1], out, e);
 }
 
 json_object *

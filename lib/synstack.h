@@ -39,6 +39,7 @@ enum err_code {
 	ERR_GITEA_UNAVAILABLE,	/* 502 gitea_unavailable */
 	ERR_DB_UNAVAILABLE,	/* 503 database_unavailable */
 	ERR_SHUTTING_DOWN,	/* 503 shutting_down */
+	ERR_NOT_CONFIGURED,	/* 503 not_configured */
 	ERR_CONFIG,		/* config_invalid (no HTTP status) */
 	ERR_INTERNAL,		/* 500 internal: a bug, never an input's fault */
 	ERR__COUNT
@@ -233,6 +234,8 @@ struct vault {
 /* An empty path leaves the vault unloaded (sealing then fails). */
 int		 vault_load(struct vault *, const char *, struct err *);
 void		 vault_wipe(struct vault *);
+/* 0, or ERR_NOT_CONFIGURED when there is no master key. */
+int		 vault_require(const struct vault *, struct err *);
 /* Hex text to store; ad binds it to its place ("agent:<id>:gitea_token").
  * Both return malloc'd strings; free opened ones with vault_free. */
 char		*vault_seal(const struct vault *, const char *, const char *,
@@ -272,6 +275,14 @@ int		 db_ping(struct db_pool *, long *, struct err *);
 /* Applies every schema/NNNN-name.sql not yet recorded; returns how many
  * were applied, -1 on error. */
 int		 migrate_apply(PGconn *, const char *, struct err *);
+
+/* What a core operation needs: the pool, the config in force for this
+ * request, and the vault. */
+struct core {
+	struct db_pool		*pool;
+	const struct conf	*conf;
+	const struct vault	*vault;
+};
 
 /* audit.c: who did what to what */
 enum actor_kind { ACTOR_SYSTEM, ACTOR_ADMIN, ACTOR_AGENT };
@@ -315,12 +326,32 @@ int		 agent_register(struct db_pool *, const char *, const char *,
 int		 agent_authenticate(struct db_pool *, const char *,
 		     struct agent *, struct err *);
 /* Admin transitions; ref is a uuid or a name; audited. */
-int		 agent_approve(struct db_pool *, const struct actor *,
+/* Approval gives the agent its Gitea user and token the first time. */
+int		 agent_approve(const struct core *, const struct actor *,
 		     const char *, struct agent *, struct err *);
-int		 agent_suspend(struct db_pool *, const struct actor *,
+int		 agent_suspend(const struct core *, const struct actor *,
 		     const char *, struct agent *, struct err *);
 json_object	*agent_list(struct db_pool *, const char *, struct err *);
 json_object	*agent_to_json(const struct agent *);
+
+/* identity.c: an agent's Gitea user and token */
+struct identity {
+	char	 login[64];
+	long	 user_id;
+	char	*password_sealed;	/* vault_seal'd, to store */
+	char	*token_sealed;
+};
+
+/* Creates the Gitea user and its token; nothing is left in Gitea when it
+ * fails.  The caller stores the sealed values (or calls identity_remove
+ * when it cannot). */
+int		 identity_provision(const struct conf *, const struct vault *,
+		     const struct agent *, struct identity *, struct err *);
+void		 identity_remove(const struct conf *, const char *);
+void		 identity_free(struct identity *);
+/* {"login","token","url"} for the agent itself; {} before approval. */
+json_object	*identity_credentials(struct db_pool *, const struct conf *,
+		     const struct vault *, const char *, struct err *);
 
 /* admin.c: admin tokens */
 int		 admin_authenticate(const struct conf *, const char *,

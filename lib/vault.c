@@ -57,13 +57,13 @@ vault_wipe(struct vault *v)
 	v->loaded = false;
 }
 
-static int
-vault_ready(const struct vault *v, struct err *e)
+int
+vault_require(const struct vault *v, struct err *e)
 {
 	if (v != NULL && v->loaded)
 		return 0;
-	err_set(e, ERR_CONFIG, "no master key: secrets.master_key_file is not"
-	    " set");
+	err_set(e, ERR_NOT_CONFIGURED, "no master key: secrets.master_key_file"
+	    " is not set");
 	err_hint(e, "set secrets.master_key_file in synstack.yaml and restart"
 	    " synstackd");
 	return -1;
@@ -77,7 +77,7 @@ vault_seal(const struct vault *v, const char *ad, const char *plain,
 	char		*hex;
 	size_t		 plen = strlen(plain), rlen;
 
-	if (vault_ready(v, e) == -1)
+	if (vault_require(v, e) == -1)
 		return NULL;
 	if (plen > VAULT_MAX_PLAIN) {
 		err_set(e, ERR_INTERNAL, "secret too long to seal");
@@ -108,7 +108,7 @@ vault_open(const struct vault *v, const char *ad, const char *sealed,
 	char		*plain = NULL;
 	size_t		 slen, rlen;
 
-	if (vault_ready(v, e) == -1)
+	if (vault_require(v, e) == -1)
 		return NULL;
 	slen = sealed != NULL ? strlen(sealed) : 0;
 	if (slen % 2 != 0 || slen / 2 < 1 + VAULT_NONCE + VAULT_TAG ||

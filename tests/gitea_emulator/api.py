@@ -305,6 +305,25 @@ def admin_create_user(app, req):
     return 201, render.user(app.state, user, full=True)
 
 
+@route("DELETE", "/admin/users/{username}", "admin")
+def admin_delete_user(app, req):
+    require_admin(req)
+    st = app.state
+    user = st.user_by_login(req.params["username"])
+    if user is None or user.is_org:
+        raise not_found()
+    if any(r.owner_id == user.id for r in st.repos.values()):
+        raise ApiError(422, f"user still has ownership of repositories [uid: {user.id}]")
+    for t in [t for t in st.tokens.values() if t.user_id == user.id]:
+        del st.tokens[t.id]
+    for r in st.repos.values():
+        r.collaborators.pop(user.id, None)
+    for o in st.users.values():
+        o.members.pop(user.id, None)
+    del st.users[user.id]
+    return 204, None
+
+
 @route("POST", "/users/{username}/tokens", "user")
 def token_create(app, req):
     # Gitea mints tokens only under Basic auth (api.go reqBasicOrRevProxyAuth).

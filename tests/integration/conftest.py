@@ -188,8 +188,10 @@ DEFAULT_CONF = {
     "http.drain_timeout": "10s",
     "database.url": None,           # filled per daemon
     "database.schema_dir": str(SCHEMA_DIR),
-    "gitea.url": "http://127.0.0.1:9",
+    "gitea.url": None,              # the session's Gitea emulator
+    "gitea.admin_token_file": None,  # its service account's token
     "gitea.timeout": "1s",
+    "secrets.master_key_file": None,  # filled per session
     "admin.token_hashes": None,     # filled per daemon
     "limits.register_per_hour": 1000,
     "log.level": "info",
@@ -240,6 +242,9 @@ class Daemon:
         self.conf["http.listen"] = [f"127.0.0.1:{self.port}"]
         self.conf["database.url"] = pg.dsn(db)
         self.conf["admin.token_hashes"] = ["sha256:" + sha256_hex(t) for t in self.admin_tokens]
+        self.conf["gitea.url"] = factory.world.url
+        self.conf["gitea.admin_token_file"] = factory.world.token_file
+        self.conf["secrets.master_key_file"] = factory.world.master_key_file
         self.conf.update(conf)
         self.config_path = os.path.join(workdir, "synstack.yaml")
         self.stderr_path = os.path.join(workdir, "synstackd.stderr")
@@ -426,9 +431,10 @@ def unique_name(prefix="ag"):
 
 
 class DaemonFactory:
-    def __init__(self, pg, tmp_path_factory):
+    def __init__(self, pg, world, tmp_path_factory):
         self.pg = pg
         self.tmp = tmp_path_factory
+        self.world = world
         self.daemons = []
 
     def __call__(self, conf=None, admin_tokens=None, db=None, wait=True,
@@ -480,16 +486,41 @@ class DaemonFactory:
             pytest.fail("\n".join(problems), pytrace=False)
 
 
+class GiteaWorld:
+    """The Gitea every daemon of the session talks to (an emulator with
+    emulator.DEFAULT_SEED), with the files synstackd reads its secrets
+    from: the service account's token and the master key."""
+
+    def __init__(self, tmpdir):
+        from emulator import ADMIN_TOKEN, Emulator
+        self.emulator = Emulator()
+        self.url = self.emulator.url
+        self.token_file = os.path.join(tmpdir, "gitea.token")
+        self.master_key_file = os.path.join(tmpdir, "master.key")
+        for path, text in ((self.token_file, ADMIN_TOKEN),
+                           (self.master_key_file, secrets.token_hex(32))):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text + "\n")
+
+
+@pytest.fixture(scope="session")
+def gitea_world(tmp_path_factory):
+    world = GiteaWorld(str(tmp_path_factory.mktemp("gitea-world")))
+    yield world
+    world.emulator.stop()
+
+
 @pytest.fixture
-def daemon(pg, tmp_path_factory):
-    f = DaemonFactory(pg, tmp_path_factory)
+def daemon(pg, gitea_world, tmp_path_factory):
+    f = DaemonFactory(pg, gitea_world, tmp_path_factory)
     yield f
     f.finish()
 
 
 @pytest.fixture(scope="module")
-def daemon_module(pg, tmp_path_factory):
-    f = DaemonFactory(pg, tmp_path_factory)
+def daemon_module(pg, gitea_world, tmp_path_factory):
+    f = DaemonFactory(pg, gitea_world, tmp_path_factory)
     yield f
     f.finish()
 

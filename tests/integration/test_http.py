@@ -11,7 +11,8 @@ from conftest import assert_error, assert_ok, raw_http, unique_name, wait_for
 
 @pytest.fixture(scope="module")
 def d(daemon_module):
-    return daemon_module()
+    # Gitea unreachable (nothing listens on port 9): the degraded state.
+    return daemon_module(conf={"gitea.url": "http://127.0.0.1:9"})
 
 
 # ---------------------------------------------------------------- routing
@@ -99,6 +100,14 @@ def test_healthz_shape(d):
     g = body["gitea"]
     assert g["ok"] is False
     assert isinstance(g["error"], str) and g["error"], g
+
+
+def test_healthz_ok_with_gitea_up(daemon):
+    x = daemon()                    # the session's Gitea emulator
+    body = x.get("/healthz").json()
+    assert body["status"] == "ok", body
+    assert body["gitea"] == {"ok": True, "url": x.conf["gitea.url"], "version": "1.26.3"}
+    assert "synstack_gitea_up 1" in x.get("/metrics").text
 
 
 def test_healthz_is_fast_with_gitea_down(d):
@@ -248,9 +257,10 @@ def test_request_log_path_is_escaped(d):
     assert "status=404" in new[0]
 
 
-def test_request_log_has_no_query_secrets(d):
+def test_request_log_has_no_query_secrets(daemon):
     """Credentials travel in headers; the log holds none of them (the
     fixture also checks every admin token and key at teardown)."""
+    d = daemon()                    # approval needs a reachable Gitea
     _, key = d.new_agent(status="active")
     assert_ok(d.get("/api/v1/me", headers=d.agent_headers(key)))
     assert key not in d.log()
