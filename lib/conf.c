@@ -113,10 +113,23 @@ const struct conf_key conf_keys[] = {
 	  .offset = offsetof(struct conf, gitea_timeout),
 	  .def = "10s", .reloadable = true, .min = 100, .max = 5 * MS_M,
 	  .help = "timeout of each request to Gitea" },
+	{ .name = "gitea.webhook_secret_file", .type = CONF_STRING,
+	  .offset = offsetof(struct conf, gitea_webhook_secret_file),
+	  .def = "\"\"", .reloadable = true,
+	  .help = "file whose first line is the webhook secret" },
+	{ .name = "gitea.owners", .type = CONF_STRLIST,
+	  .offset = offsetof(struct conf, gitea_owners),
+	  .def = "[]", .reloadable = true,
+	  .help = "users and organisations whose repositories are mirrored" },
 	{ .name = "gitea.agent_email_domain", .type = CONF_STRING,
 	  .offset = offsetof(struct conf, gitea_agent_email_domain),
 	  .def = "agents.synstack.invalid", .reloadable = false,
 	  .help = "domain of the e-mail addresses of agents' Gitea users" },
+
+	{ .name = "sync.interval", .type = CONF_DURATION,
+	  .offset = offsetof(struct conf, sync_interval),
+	  .def = "5m", .reloadable = true, .min = 1000, .max = 24 * 60 * MS_M,
+	  .help = "time between two reconciliations with Gitea" },
 
 	{ .name = "secrets.master_key_file", .type = CONF_STRING,
 	  .offset = offsetof(struct conf, secrets_master_key_file),
@@ -1075,6 +1088,27 @@ finish(struct loader *ld)
 		buf = NULL;
 	}
 
+	if (c->gitea_webhook_secret_file[0] != '\0') {
+		kf = key_at(offsetof(struct conf, gitea_webhook_secret_file));
+		if (read_secret_file(ld, kf, c->gitea_webhook_secret_file, &buf,
+		    &len) == -1)
+			return -1;
+		buf[strcspn(buf, "\n")] = '\0';
+		line = trim(buf);
+		if (*line == '\0') {
+			rc = fail_key(ld, kf, "'%s': the first line of %s is "
+			    "empty", kf->name, c->gitea_webhook_secret_file);
+			goto out;
+		}
+		if ((c->gitea_webhook_secret = strdup(line)) == NULL) {
+			rc = oom(ld);
+			goto out;
+		}
+		explicit_bzero(buf, len);
+		free(buf);
+		buf = NULL;
+	}
+
 	for (i = 0; i < c->admin_token_hashes.n; i++) {
 		/* Each item passed token_hash_parse() when it was read. */
 		if (token_hash_parse(c->admin_token_hashes.v[i], raw) != 0 ||
@@ -1246,6 +1280,10 @@ conf_free(struct conf *c)
 		explicit_bzero(c->admin_hashes,
 		    c->admin_hashes_n * sizeof(*c->admin_hashes));
 	free(c->admin_hashes);
+	if (c->gitea_webhook_secret != NULL)
+		explicit_bzero(c->gitea_webhook_secret,
+		    strlen(c->gitea_webhook_secret));
+	free(c->gitea_webhook_secret);
 	free(c->path);
 	free(c);
 }

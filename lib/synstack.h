@@ -137,7 +137,12 @@ struct conf {
 	char		*gitea_admin_token;
 	char		*gitea_admin_token_file;
 	long		 gitea_timeout;		/* ms */
+	char		*gitea_webhook_secret_file;
+	struct strlist	 gitea_owners;		/* [] = every repository */
 	char		*gitea_agent_email_domain;
+
+	/* sync */
+	long		 sync_interval;		/* ms */
 
 	/* secrets */
 	char		*secrets_master_key_file;
@@ -159,6 +164,7 @@ struct conf {
 	 */
 	unsigned char	(*admin_hashes)[32];
 	size_t		 admin_hashes_n;
+	char		*gitea_webhook_secret;	/* NULL when no file is set */
 };
 
 struct conf_key {
