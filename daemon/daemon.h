@@ -52,6 +52,7 @@ struct route {
 	enum route_auth	 auth;
 	route_fn	 handler;
 	const char	*summary;
+	long		 max_body;	/* 0: http.max_body */
 };
 
 /* routes.c */
@@ -96,6 +97,9 @@ void		 api_agent_me(struct request *, struct response *);
 
 /* api-act.c */
 void		 api_act(struct request *, struct response *);
+
+/* api-hooks.c */
+void		 api_gitea_hook(struct request *, struct response *);
 
 /* api-admin.c */
 void		 api_admin_agents(struct request *, struct response *);

@@ -89,6 +89,8 @@ metrics_render(struct db_pool *pool)
 {
 	struct mbuf		 m = { malloc(8192), 0, 8192 };
 	struct db_pool_stats	 st;
+	struct gitea_stats	 gs;
+	enum webhook_outcome	 o;
 	struct err		 e;
 	const char		*route, *method;
 	unsigned long		 n, cum;
@@ -161,5 +163,22 @@ metrics_render(struct db_pool *pool)
 	mput(&m, "# HELP synstack_gitea_up Whether Gitea answered the last"
 	    " probe.\n# TYPE synstack_gitea_up gauge\nsynstack_gitea_up %d\n",
 	    health_gitea_up() ? 1 : 0);
+	gitea_stats_get(&gs);
+	mput(&m, "# HELP synstack_gitea_calls_total Requests sent to Gitea.\n"
+	    "# TYPE synstack_gitea_calls_total counter\n"
+	    "synstack_gitea_calls_total %lu\n"
+	    "# HELP synstack_gitea_failures_total Requests Gitea did not answer"
+	    " or answered with 5xx.\n"
+	    "# TYPE synstack_gitea_failures_total counter\n"
+	    "synstack_gitea_failures_total %lu\n"
+	    "# HELP synstack_gitea_retries_total Reads sent again after a"
+	    " failure.\n# TYPE synstack_gitea_retries_total counter\n"
+	    "synstack_gitea_retries_total %lu\n", gs.calls, gs.failures,
+	    gs.retries);
+	mput(&m, "# HELP synstack_webhook_deliveries_total Gitea deliveries,"
+	    " by outcome.\n# TYPE synstack_webhook_deliveries_total counter\n");
+	for (o = 0; o < WEBHOOK__OUTCOMES; o++)
+		mput(&m, "synstack_webhook_deliveries_total{outcome=\"%s\"}"
+		    " %lu\n", webhook_outcome_name(o), webhook_outcome_count(o));
 	return m.p;
 }

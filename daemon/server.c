@@ -48,6 +48,7 @@ struct upload {
 	bool	 too_large;
 	bool	 answered;	/* an early answer (413) is queued */
 	long	 start_ms;
+	long	 cap;		/* the most body bytes taken */
 };
 
 const struct conf *
@@ -360,7 +361,7 @@ dispatch(struct MHD_Connection *conn, const char *url, const char *method,
 		reply_error(&rs, &e);
 	} else if (up->too_large) {
 		err_set(&e, ERR_BODY_TOO_LARGE, "the body is larger than %ld"
-		    " bytes", rq.conf->http_max_body);
+		    " bytes", up->cap);
 		reply_error(&rs, &e);
 	} else {
 		rq.route = &routes[idx];
@@ -388,6 +389,25 @@ dispatch(struct MHD_Connection *conn, const char *url, const char *method,
 	return ret;
 }
 
+/* A route may take bodies larger than http.max_body (Gitea's webhooks). */
+static long
+body_cap(const char *method, const char *url, const struct conf *conf)
+{
+	const char	*params[ROUTE_MAX_PARAMS];
+	char		 tmp[SERVER_MAX_PATH];
+	size_t		 i;
+	int		 n;
+
+	for (i = 0; i < routes_n; i++) {
+		if (routes[i].max_body == 0 || strcmp(routes[i].method, method) != 0)
+			continue;
+		strlcpy_ss(tmp, url, sizeof(tmp));
+		if (route_match(routes[i].pattern, tmp, params, &n))
+			return routes[i].max_body;
+	}
+	return conf->http_max_body;
+}
+
 static enum MHD_Result
 access_handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -404,13 +424,14 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		if ((up = calloc(1, sizeof(*up))) == NULL)
 			return MHD_NO;
 		up->start_ms = now_ms();
+		up->cap = body_cap(method, url, conf);
 		atomic_fetch_add(&inflight, 1);
 		*con_cls = up;
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
 		/* A declared oversize body is refused before it is read. */
 		if (cl != NULL && strtoull(cl, NULL, 10) >
-		    (unsigned long long)conf->http_max_body) {
+		    (unsigned long long)up->cap) {
 			up->too_large = true;
 			up->answered = true;
 			return dispatch(conn, url, method, up);
@@ -423,8 +444,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	if (*upload_size > 0) {
 		if (!up->too_large) {
-			if (up->len + *upload_size >
-			    (size_t)conf->http_max_body) {
+			if (up->len + *upload_size > (size_t)up->cap) {
 				up->too_large = true;
 				free(up->buf);
 				up->buf = NULL;

@@ -276,3 +276,73 @@ json_from_rows(PGresult *res)
 		json_object_array_add(arr, json_from_row(res, row));
 	return arr;
 }
+
+/* Gitea's objects, read by dotted path ("head.repo.id"). */
+json_object *
+json_path(json_object *o, const char *path)
+{
+	char		 key[64];
+	const char	*dot;
+	size_t		 n;
+
+	while (o != NULL && *path != '\0') {
+		dot = strchr(path, '.');
+		n = dot != NULL ? (size_t)(dot - path) : strlen(path);
+		if (n >= sizeof(key) || !json_object_is_type(o, json_type_object))
+			return NULL;
+		memcpy(key, path, n);
+		key[n] = '\0';
+		if (!json_object_object_get_ex(o, key, &o))
+			return NULL;
+		path += n + (dot != NULL ? 1 : 0);
+	}
+	return o;
+}
+
+const char *
+json_path_str(json_object *o, const char *path)
+{
+	o = json_path(o, path);
+	return o != NULL && json_object_is_type(o, json_type_string) ?
+	    json_object_get_string(o) : NULL;
+}
+
+bool
+json_path_long(json_object *o, const char *path, long *out)
+{
+	o = json_path(o, path);
+	if (o == NULL || !json_object_is_type(o, json_type_int))
+		return false;
+	*out = (long)json_object_get_int64(o);
+	return true;
+}
+
+int
+json_path_bool(json_object *o, const char *path)
+{
+	o = json_path(o, path);
+	if (o == NULL || !json_object_is_type(o, json_type_boolean))
+		return -1;
+	return json_object_get_boolean(o) ? 1 : 0;
+}
+
+/* ["a","b"] of the string field `key` of each object of an array, as
+ * JSON text for a jsonb column; "[]" for null or missing. */
+char *
+json_pluck(json_object *arr, const char *key)
+{
+	json_object	*out = json_object_new_array();
+	const char	*v;
+	char		*text;
+	size_t		 i, n;
+
+	n = arr != NULL && json_object_is_type(arr, json_type_array) ?
+	    json_object_array_length(arr) : 0;
+	for (i = 0; i < n; i++)
+		if ((v = json_path_str(json_object_array_get_idx(arr, i), key)) !=
+		    NULL)
+			json_object_array_add(out, json_object_new_string(v));
+	text = strdup(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
+	json_object_put(out);
+	return text;
+}

@@ -209,6 +209,13 @@ json_object	*json_strarray(const char *const *);
 /* PGresult row -> object, column types honoured (int, bool, json). */
 json_object	*json_from_row(PGresult *, int);
 json_object	*json_from_rows(PGresult *);
+/* Reading Gitea's objects by dotted path; NULL/false/-1 when missing or of
+ * another type. */
+json_object	*json_path(json_object *, const char *);
+const char	*json_path_str(json_object *, const char *);
+bool		 json_path_long(json_object *, const char *, long *);
+int		 json_path_bool(json_object *, const char *);
+char		*json_pluck(json_object *, const char *);
 
 /* crypto.c: keys and tokens */
 #define KEY_PREFIX	"ssk_"
@@ -409,6 +416,49 @@ int		 gitea_probe(const struct conf *, char *, size_t, struct err *);
 void		 gitea_stats_get(struct gitea_stats *);
 /* Percent-encode one path segment (an owner, a branch). */
 char		*gitea_escape(const char *);
+
+/* store-gitea.c: Gitea's objects into our tables (idempotent, guarded by
+ * Gitea's updated_at; merged is final).  Inside the caller's transaction. */
+int		 store_project(PGconn *, json_object *, char [37], struct err *);
+int		 store_project_deleted(PGconn *, long, struct err *);
+int		 store_issue(PGconn *, const char *, json_object *, struct err *);
+int		 store_pull(PGconn *, const char *, json_object *, struct err *);
+/* project, PR number, reviewer login, Gitea state (APPROVED...), body,
+ * commit, Gitea review id (0: unknown), time. */
+int		 store_review(PGconn *, const char *, long, const char *,
+		     const char *, const char *, const char *, long,
+		     const char *, struct err *);
+int		 store_members(PGconn *, const char *, json_object *,
+		     struct err *);
+
+/* webhook.c: Gitea's deliveries at POST /hooks/gitea */
+#define WEBHOOK_MAX_BODY	(8 * 1024 * 1024)
+
+enum webhook_outcome {
+	WEBHOOK_APPLIED,	/* stored and applied */
+	WEBHOOK_IGNORED,	/* stored; an event we do not use */
+	WEBHOOK_DUPLICATE,	/* seen before (id or content): acknowledged */
+	WEBHOOK_REJECTED,	/* bad signature or content: nothing stored */
+	WEBHOOK_FAILED,		/* the database failed: nothing stored */
+	WEBHOOK__OUTCOMES
+};
+
+struct webhook {
+	const char	*delivery;	/* X-Gitea-Delivery */
+	const char	*event;		/* X-Gitea-Event */
+	const char	*event_type;	/* X-Gitea-Event-Type */
+	const char	*signature;	/* X-Gitea-Signature */
+	const char	*body;
+	size_t		 len;
+};
+
+bool		 webhook_signature_ok(const char *, const char *, size_t,
+		     const char *);
+int		 webhook_receive(struct db_pool *, const struct conf *,
+		     const struct webhook *, enum webhook_outcome *,
+		     struct err *);
+const char	*webhook_outcome_name(enum webhook_outcome);
+unsigned long	 webhook_outcome_count(enum webhook_outcome);
 
 /* command.c: the agent command form ("work-on 3"); one table of verbs */
 #define COMMAND_MAX_LINE	4096

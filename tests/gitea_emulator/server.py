@@ -19,6 +19,11 @@ from .httpapi import ApiError, Request, authenticate, check_scope, error_body
 MAX_BODY = 32 << 20
 
 
+def plain(obj):
+    """The controls' own answers: plain JSON, not Gitea's format."""
+    return (json.dumps(obj) + "\n").encode()
+
+
 class Faults:
     """500 answers, stalls past timeouts, or refused connections, for a
     while.  Controls under /_emulator/ are never affected."""
@@ -199,11 +204,11 @@ class Handler(BaseHTTPRequestHandler):
                 try:
                     seed.apply(app, arg)
                 except (KeyError, ValueError, TypeError) as exc:
-                    return self._send(400, gitjson.api({"message": f"bad seed: {exc}"}))
+                    return self._send(400, plain({"message": f"bad seed: {exc}"}))
         elif path == "/_emulator/faults" and self.command == "POST":
             mode, seconds = arg.get("mode"), float(arg.get("seconds", 10))
             if mode == "refuse":
-                self._send(200, gitjson.api(out))
+                self._send(200, plain(out))
                 threading.Thread(target=srv.refuse, args=(seconds,), daemon=True).start()
                 return
             srv.faults.mode = None if mode in (None, "none") else mode
@@ -226,10 +231,10 @@ class Handler(BaseHTTPRequestHandler):
                 try:
                     out["sha"] = seed.commit(app, arg)
                 except (KeyError, ValueError) as exc:
-                    return self._send(400, gitjson.api({"message": f"bad commit: {exc}"}))
+                    return self._send(400, plain({"message": f"bad commit: {exc}"}))
         else:
             return self._send(404, b'{"message":"no such control"}\n')
-        self._send(200, gitjson.api(out))
+        self._send(200, plain(out))
 
 
 class Server(ThreadingHTTPServer):

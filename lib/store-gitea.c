@@ -1,0 +1,319 @@
+/*
+ * store-gitea.c: Gitea's objects into our tables, for the webhooks and the
+ * reconciliation alike.  Every write is an idempotent upsert keyed on
+ * Gitea's ids, and guarded by Gitea's updated_at so that an event arriving
+ * late never moves a row backwards; a merged PR stays merged whatever
+ * comes after.  Callers hold a transaction.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "synstack.h"
+
+static const char *
+nz(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+/* Another live project with this name is a deleted repository whose name
+ * was taken again: Gitea says so by giving the name a new id. */
+static int
+store_free_name(PGconn *c, const char *gid, const char *owner,
+    const char *name, struct err *e)
+{
+	const char	*params[3] = { gid, owner, name };
+	PGresult	*res;
+
+	res = db_query(c, e, "UPDATE projects SET deleted_at = now(),"
+	    " updated_at = now() WHERE deleted_at IS NULL"
+	    " AND lower(owner) = lower($2) AND lower(name) = lower($3)"
+	    " AND gitea_repo_id <> $1::bigint", 3, params);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int
+store_project(PGconn *c, json_object *repo, char id[37], struct err *e)
+{
+	const char	*params[9];
+	char		 gid[24];
+	long		 v;
+	PGresult	*res;
+
+	if (!json_path_long(repo, "id", &v) ||
+	    json_path_str(repo, "name") == NULL ||
+	    json_path_str(repo, "owner.login") == NULL)
+		return err_set(e, ERR_BAD_REQUEST, "a repository without id,"
+		    " name or owner");
+	snprintf(gid, sizeof(gid), "%ld", v);
+	params[0] = gid;
+	params[1] = json_path_str(repo, "owner.login");
+	params[2] = json_path_str(repo, "name");
+	params[3] = nz(json_path_str(repo, "description"));
+	params[4] = json_path_str(repo, "default_branch") != NULL &&
+	    *json_path_str(repo, "default_branch") != '\0' ?
+	    json_path_str(repo, "default_branch") : "main";
+	params[5] = nz(json_path_str(repo, "clone_url"));
+	params[6] = nz(json_path_str(repo, "html_url"));
+	params[7] = json_path_bool(repo, "archived") == 1 ? "true" : "false";
+	params[8] = json_path_str(repo, "updated_at");
+	if (store_free_name(c, gid, params[1], params[2], e) == -1)
+		return -1;
+	res = db_query(c, e,
+	    "WITH up AS (INSERT INTO projects AS p (gitea_repo_id, owner, name,"
+	    "  description, default_branch, clone_url, html_url, archived,"
+	    "  gitea_updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+	    " ON CONFLICT (gitea_repo_id) DO UPDATE SET owner = EXCLUDED.owner,"
+	    "  name = EXCLUDED.name, description = EXCLUDED.description,"
+	    "  default_branch = EXCLUDED.default_branch,"
+	    "  clone_url = EXCLUDED.clone_url, html_url = EXCLUDED.html_url,"
+	    "  archived = EXCLUDED.archived,"
+	    "  gitea_updated_at = EXCLUDED.gitea_updated_at, deleted_at = NULL,"
+	    "  updated_at = now()"
+	    " WHERE p.gitea_updated_at IS NULL OR p.deleted_at IS NOT NULL"
+	    "  OR EXCLUDED.gitea_updated_at IS NULL"
+	    "  OR EXCLUDED.gitea_updated_at >= p.gitea_updated_at"
+	    " RETURNING id)"
+	    " SELECT id FROM up UNION ALL"
+	    " SELECT id FROM projects WHERE gitea_repo_id = $1 LIMIT 1",
+	    9, params);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return err_set(e, ERR_INTERNAL, "project upsert returned nothing");
+	}
+	strlcpy_ss(id, PQgetvalue(res, 0, 0), 37);
+	PQclear(res);
+	return 0;
+}
+
+int
+store_project_deleted(PGconn *c, long gitea_repo_id, struct err *e)
+{
+	char		 gid[24];
+	const char	*params[1] = { gid };
+	PGresult	*res;
+
+	snprintf(gid, sizeof(gid), "%ld", gitea_repo_id);
+	res = db_query(c, e, "UPDATE projects SET deleted_at = now(),"
+	    " updated_at = now() WHERE gitea_repo_id = $1 AND deleted_at IS NULL",
+	    1, params);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int
+store_issue(PGconn *c, const char *project, json_object *issue,
+    struct err *e)
+{
+	const char	*params[11];
+	char		 gid[24], num[24], *labels, *assignees;
+	long		 id, number;
+	PGresult	*res;
+
+	if (!json_path_long(issue, "id", &id) ||
+	    !json_path_long(issue, "number", &number))
+		return err_set(e, ERR_BAD_REQUEST, "an issue without id or number");
+	snprintf(gid, sizeof(gid), "%ld", id);
+	snprintf(num, sizeof(num), "%ld", number);
+	labels = json_pluck(json_path(issue, "labels"), "name");
+	assignees = json_pluck(json_path(issue, "assignees"), "login");
+	params[0] = project;
+	params[1] = gid;
+	params[2] = num;
+	params[3] = nz(json_path_str(issue, "title"));
+	params[4] = nz(json_path_str(issue, "body"));
+	params[5] = strcmp(nz(json_path_str(issue, "state")), "closed") == 0 ?
+	    "closed" : "open";
+	params[6] = labels != NULL ? labels : "[]";
+	params[7] = nz(json_path_str(issue, "user.login"));
+	params[8] = assignees != NULL ? assignees : "[]";
+	params[9] = json_path_str(issue, "updated_at");
+	params[10] = json_path_str(issue, "closed_at");
+	res = db_query(c, e,
+	    "INSERT INTO issues AS i (project_id, gitea_issue_id, number, title,"
+	    " body, state, labels, author_login, assignees, gitea_updated_at,"
+	    " closed_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8,"
+	    " $9::jsonb, $10, $11)"
+	    " ON CONFLICT (gitea_issue_id) DO UPDATE SET title = EXCLUDED.title,"
+	    "  body = EXCLUDED.body, state = EXCLUDED.state,"
+	    "  labels = EXCLUDED.labels, assignees = EXCLUDED.assignees,"
+	    "  gitea_updated_at = EXCLUDED.gitea_updated_at,"
+	    "  closed_at = EXCLUDED.closed_at, updated_at = now()"
+	    " WHERE i.gitea_updated_at IS NULL"
+	    "  OR EXCLUDED.gitea_updated_at >= i.gitea_updated_at",
+	    11, params);
+	free(labels);
+	free(assignees);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int
+store_pull(PGconn *c, const char *project, json_object *pr, struct err *e)
+{
+	const char	*params[17];
+	char		 gid[24], num[24], *assignees;
+	long		 id, number;
+	PGresult	*res;
+	int		 merged;
+
+	if (!json_path_long(pr, "id", &id) ||
+	    !json_path_long(pr, "number", &number) ||
+	    json_path_str(pr, "head.label") == NULL ||
+	    json_path_str(pr, "base.ref") == NULL)
+		return err_set(e, ERR_BAD_REQUEST, "a pull request without id,"
+		    " number, head or base");
+	snprintf(gid, sizeof(gid), "%ld", id);
+	snprintf(num, sizeof(num), "%ld", number);
+	merged = json_path_bool(pr, "merged");
+	assignees = json_pluck(json_path(pr, "assignees"), "login");
+	params[0] = project;
+	params[1] = gid;
+	params[2] = num;
+	params[3] = nz(json_path_str(pr, "user.login"));
+	/* head.label stays the branch name after the branch is deleted;
+	 * head.ref becomes refs/pull/N/head (README section 2). */
+	params[4] = json_path_str(pr, "head.label");
+	params[5] = json_path_str(pr, "base.ref");
+	params[6] = nz(json_path_str(pr, "head.ref"));
+	params[7] = nz(json_path_str(pr, "title"));
+	params[8] = nz(json_path_str(pr, "body"));
+	params[9] = json_path_str(pr, "head.sha");
+	params[10] = strcmp(nz(json_path_str(pr, "state")), "closed") == 0 ?
+	    "closed" : "open";
+	params[11] = merged == 1 ? "true" : "false";
+	params[12] = json_path_bool(pr, "mergeable") == 1 ? "true" : "false";
+	params[13] = json_path_str(pr, "merged_at");
+	params[14] = json_path_str(pr, "merge_commit_sha");
+	params[15] = assignees != NULL ? assignees : "[]";
+	params[16] = json_path_str(pr, "updated_at");
+	res = db_query(c, e,
+	    "INSERT INTO pull_requests AS p (project_id, gitea_pr_id,"
+	    " gitea_pr_number, author_id, author_login, source_branch,"
+	    " target_branch, head_ref, title, body, head_sha, state,"
+	    " review_status, mergeable, merged_at, merge_commit_sha, assignees,"
+	    " gitea_updated_at)"
+	    " VALUES ($1, $2, $3, (SELECT id FROM agents WHERE gitea_username ="
+	    "  $4), $4, $5, $6, $7, left($8, 500), $9, $10, $11,"
+	    "  CASE WHEN $12::boolean THEN 'merged' WHEN $11 = 'closed'"
+	    "  THEN 'closed' ELSE 'pending' END, $13::boolean, $14, $15,"
+	    "  $16::jsonb, $17)"
+	    " ON CONFLICT (gitea_pr_id) DO UPDATE SET"
+	    "  title = EXCLUDED.title, body = EXCLUDED.body,"
+	    "  head_ref = EXCLUDED.head_ref, head_sha = EXCLUDED.head_sha,"
+	    "  target_branch = EXCLUDED.target_branch,"
+	    "  mergeable = EXCLUDED.mergeable, assignees = EXCLUDED.assignees,"
+	    "  state = CASE WHEN p.review_status = 'merged' THEN 'closed'"
+	    "   ELSE EXCLUDED.state END,"
+	    /* merged is final; closed and reopened follow Gitea; otherwise
+	     * the review status is ours (computed from reviews). */
+	    "  review_status = CASE"
+	    "   WHEN p.review_status = 'merged' OR EXCLUDED.review_status ="
+	    "    'merged' THEN 'merged'"
+	    "   WHEN EXCLUDED.state = 'closed' THEN 'closed'"
+	    "   WHEN p.review_status = 'closed' THEN 'pending'"
+	    "   ELSE p.review_status END,"
+	    "  merged_at = COALESCE(p.merged_at, EXCLUDED.merged_at),"
+	    "  merge_commit_sha = COALESCE(p.merge_commit_sha,"
+	    "   EXCLUDED.merge_commit_sha),"
+	    "  gitea_updated_at = EXCLUDED.gitea_updated_at, updated_at = now()"
+	    " WHERE p.gitea_updated_at IS NULL"
+	    "  OR EXCLUDED.gitea_updated_at >= p.gitea_updated_at",
+	    17, params);
+	free(assignees);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * An agent's current review of a PR.  Reviews by people who are not agents
+ * are Gitea's business, not ours; a review of a PR we do not have yet is
+ * left to the reconciliation.  at orders reviews of one reviewer.
+ */
+int
+store_review(PGconn *c, const char *project, long number,
+    const char *reviewer, const char *state, const char *body,
+    const char *commit, long gitea_review_id, const char *at, struct err *e)
+{
+	const char	*params[8];
+	char		 num[24], rid[24];
+	const char	*action;
+	PGresult	*res;
+
+	if (strcmp(state, "APPROVED") == 0)
+		action = "approve";
+	else if (strcmp(state, "REQUEST_CHANGES") == 0)
+		action = "request_changes";
+	else if (strcmp(state, "COMMENT") == 0)
+		action = "comment";
+	else
+		return 0;		/* pending, requested: not a verdict */
+	snprintf(num, sizeof(num), "%ld", number);
+	snprintf(rid, sizeof(rid), "%ld", gitea_review_id);
+	params[0] = project;
+	params[1] = num;
+	params[2] = reviewer;
+	params[3] = action;
+	params[4] = nz(body);
+	params[5] = commit;
+	params[6] = gitea_review_id > 0 ? rid : NULL;
+	params[7] = at;
+	res = db_query(c, e,
+	    "INSERT INTO reviews AS r (pull_request_id, reviewer_id, action,"
+	    " body, commit_sha, gitea_review_id, updated_at)"
+	    " SELECT p.id, a.id, $4, $5, $6, $7::bigint,"
+	    "  COALESCE($8::timestamptz, now())"
+	    " FROM pull_requests p, agents a"
+	    " WHERE p.project_id = $1 AND p.gitea_pr_number = $2"
+	    "  AND a.gitea_username = $3"
+	    " ON CONFLICT (pull_request_id, reviewer_id) DO UPDATE SET"
+	    "  action = EXCLUDED.action, body = EXCLUDED.body,"
+	    "  commit_sha = EXCLUDED.commit_sha,"
+	    "  gitea_review_id = COALESCE(EXCLUDED.gitea_review_id,"
+	    "   r.gitea_review_id), updated_at = EXCLUDED.updated_at"
+	    " WHERE EXCLUDED.updated_at >= r.updated_at", 8, params);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/* Agents among a repository's collaborators are its members; agents no
+ * longer among them are not. */
+int
+store_members(PGconn *c, const char *project, json_object *users,
+    struct err *e)
+{
+	const char	*params[2];
+	char		*logins;
+	PGresult	*res;
+
+	if ((logins = json_pluck(users, "login")) == NULL)
+		return err_set(e, ERR_INTERNAL, "out of memory");
+	params[0] = project;
+	params[1] = logins;
+	res = db_query(c, e,
+	    "WITH listed AS (SELECT a.id FROM agents a WHERE a.gitea_username IN"
+	    "  (SELECT jsonb_array_elements_text($2::jsonb))),"
+	    " gone AS (DELETE FROM project_members m WHERE m.project_id = $1"
+	    "  AND m.agent_id NOT IN (SELECT id FROM listed))"
+	    " INSERT INTO project_members (project_id, agent_id)"
+	    " SELECT $1, id FROM listed ON CONFLICT DO NOTHING", 2, params);
+	free(logins);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
