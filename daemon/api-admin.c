@@ -86,3 +86,34 @@ api_admin_audit(struct request *rq, struct response *rs)
 	json_object_object_add(data, "entries", rows);
 	reply_json(rs, 200, json_ok("audit log, newest first", data, NULL));
 }
+
+/* Reconcile with Gitea now, and say what it did. */
+void
+api_admin_sync(struct request *rq, struct response *rs)
+{
+	struct mirror_report	 rep;
+	struct err		 e;
+	json_object		*data;
+	char			 text[160];
+
+	err_clear(&e);
+	if (mirror_run(&rq->core, &rep, &e) == -1) {
+		reply_error(rs, &e);
+		return;
+	}
+	if (rep.ran)
+		snprintf(text, sizeof(text), "Reconciled %ld projects: %ld"
+		    " changed items, %ld Gitea calls.", rep.projects, rep.items,
+		    rep.gitea_calls);
+	else
+		snprintf(text, sizeof(text), "Another synstackd is reconciling"
+		    " now; nothing done.");
+	data = json_object_new_object();
+	json_object_object_add(data, "ran", json_object_new_boolean(rep.ran));
+	json_object_object_add(data, "projects",
+	    json_object_new_int64(rep.projects));
+	json_object_object_add(data, "items", json_object_new_int64(rep.items));
+	json_object_object_add(data, "gitea_calls",
+	    json_object_new_int64(rep.gitea_calls));
+	reply_json(rs, 200, json_ok(text, data, NULL));
+}

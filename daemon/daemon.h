@@ -84,6 +84,10 @@ const char	*request_query(struct request *, const char *);
 void		 metrics_count(int, const char *, int, long);
 char		*metrics_render(struct db_pool *);
 
+/* jobs.c */
+void		 jobs_start(void);
+void		 jobs_stop(void);
+
 /* api-health.c */
 void		 health_start(void);
 void		 health_stop(void);
@@ -106,5 +110,6 @@ void		 api_admin_agents(struct request *, struct response *);
 void		 api_admin_agent_approve(struct request *, struct response *);
 void		 api_admin_agent_suspend(struct request *, struct response *);
 void		 api_admin_audit(struct request *, struct response *);
+void		 api_admin_sync(struct request *, struct response *);
 
 #endif /* DAEMON_H */

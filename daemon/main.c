@@ -136,6 +136,7 @@ main(int argc, char *argv[])
 	health_start();
 	if (server_start(conf) == -1)
 		return 1;
+	jobs_start();
 	log_info("synstackd %s ready", PACKAGE_VERSION);
 
 	for (;;) {
@@ -149,6 +150,7 @@ main(int argc, char *argv[])
 		break;
 	}
 	server_drain(server_conf()->http_drain_timeout);
+	jobs_stop();
 	server_stop();
 	health_stop();
 	db_pool_free(daemon_state.pool);

@@ -77,6 +77,36 @@ mput(struct mbuf *m, const char *fmt, ...)
 	}
 }
 
+/* From the database, so every daemon reports the same, whoever ran it. */
+static void
+sync_metrics(struct mbuf *m, struct db_pool *pool)
+{
+	struct err	 e;
+	PGresult	*res;
+
+	err_clear(&e);
+	res = db_exec(pool, &e, "SELECT extract(epoch FROM now() -"
+	    " max(finished_at))::bigint, (SELECT gitea_calls FROM sync_runs"
+	    "  WHERE outcome = 'ok' ORDER BY finished_at DESC LIMIT 1),"
+	    " (SELECT count(*) FROM gitea_outbox WHERE done_at IS NULL)"
+	    " FROM sync_runs WHERE outcome = 'ok'", 0, NULL);
+	if (res == NULL)
+		return;
+	mput(m, "# HELP synstack_sync_lag_seconds Time since the last"
+	    " successful reconciliation (-1: none yet).\n"
+	    "# TYPE synstack_sync_lag_seconds gauge\n"
+	    "synstack_sync_lag_seconds %s\n"
+	    "# HELP synstack_sync_gitea_calls Gitea calls of the last successful"
+	    " reconciliation.\n# TYPE synstack_sync_gitea_calls gauge\n"
+	    "synstack_sync_gitea_calls %s\n"
+	    "# HELP synstack_outbox_depth Gitea writes waiting to be done.\n"
+	    "# TYPE synstack_outbox_depth gauge\nsynstack_outbox_depth %s\n",
+	    PQgetisnull(res, 0, 0) ? "-1" : PQgetvalue(res, 0, 0),
+	    PQgetisnull(res, 0, 1) ? "0" : PQgetvalue(res, 0, 1),
+	    PQgetvalue(res, 0, 2));
+	PQclear(res);
+}
+
 static void
 route_labels(size_t r, const char **route, const char **method)
 {
@@ -175,6 +205,7 @@ metrics_render(struct db_pool *pool)
 	    " failure.\n# TYPE synstack_gitea_retries_total counter\n"
 	    "synstack_gitea_retries_total %lu\n", gs.calls, gs.failures,
 	    gs.retries);
+	sync_metrics(&m, pool);
 	mput(&m, "# HELP synstack_webhook_deliveries_total Gitea deliveries,"
 	    " by outcome.\n# TYPE synstack_webhook_deliveries_total counter\n");
 	for (o = 0; o < WEBHOOK__OUTCOMES; o++)

@@ -26,6 +26,9 @@ const struct route routes[] = {
 	{ .method = "GET", .pattern = "/api/v1/admin/audit", .auth = AUTH_ADMIN,
 	  .handler = api_admin_audit,
 	  .summary = "the audit log, newest first (?limit=N)" },
+	{ .method = "POST", .pattern = "/api/v1/admin/sync", .auth = AUTH_ADMIN,
+	  .handler = api_admin_sync,
+	  .summary = "reconcile with Gitea now; says what it did" },
 	/* Authenticated by the HMAC signature of the body. */
 	{ .method = "POST", .pattern = "/hooks/gitea", .auth = AUTH_NONE,
 	  .handler = api_gitea_hook, .summary = "Gitea's webhook deliveries",

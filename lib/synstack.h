@@ -431,6 +431,15 @@ int		 store_review(PGconn *, const char *, long, const char *,
 int		 store_members(PGconn *, const char *, json_object *,
 		     struct err *);
 
+/* mirror.c: the reconciliation with Gitea */
+struct mirror_report {
+	bool	ran;		/* false: another daemon holds the lock */
+	long	projects, items, gitea_calls;
+};
+
+int		 mirror_run(const struct core *, struct mirror_report *,
+		     struct err *);
+
 /* webhook.c: Gitea's deliveries at POST /hooks/gitea */
 #define WEBHOOK_MAX_BODY	(8 * 1024 * 1024)
 
