@@ -21,8 +21,40 @@
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: synstackd [-dnV] [-c file]\n");
+	fprintf(stderr, "usage: synstackd [-dnV] [-c file] [install-hook]\n");
 	exit(2);
+}
+
+/*
+ * synstackd install-hook: register (or update) Gitea's system webhook to
+ * <http.public_url>/hooks/gitea, then say what Gitea needs to deliver.
+ */
+static int
+install_hook(const struct conf *conf)
+{
+	struct err	 e;
+	char		 url[2048];
+	long		 id = 0;
+	bool		 created = false;
+	size_t		 n = strlen(conf->http_public_url);
+
+	err_clear(&e);
+	snprintf(url, sizeof(url), "%.*s/hooks/gitea",
+	    (int)(n > 0 && conf->http_public_url[n - 1] == '/' ? n - 1 : n),
+	    conf->http_public_url);
+	if (hook_install(conf, url, &id, &created, &e) == -1) {
+		fprintf(stderr, "synstackd: install-hook: %s\n", e.message);
+		if (e.hint[0] != '\0')
+			fprintf(stderr, "synstackd: %s\n", e.hint);
+		return 1;
+	}
+	printf("%s Gitea system webhook #%ld -> %s\n",
+	    created ? "created" : "updated", id, url);
+	printf("Gitea delivers only to hosts its [webhook] ALLOWED_HOST_LIST"
+	    " allows; for a\nsynstackd on this machine or a private network,"
+	    " app.ini needs e.g.\n  [webhook]\n  ALLOWED_HOST_LIST ="
+	    " loopback,private\n");
+	return 0;
 }
 
 static void
@@ -96,7 +128,8 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
-	if (optind != argc)
+	if (optind < argc && (strcmp(argv[optind], "install-hook") != 0 ||
+	    optind + 1 != argc))
 		usage();
 
 	err_clear(&e);
@@ -116,6 +149,13 @@ main(int argc, char *argv[])
 		vault_wipe(&daemon_state.vault);
 		conf_free(conf);
 		return 0;
+	}
+	if (optind < argc) {
+		gitea_global_init();
+		ch = install_hook(conf);
+		vault_wipe(&daemon_state.vault);
+		conf_free(conf);
+		return ch;
 	}
 	log_set_level(debug ? LOG_DEBUG : conf->log_level);
 	gitea_global_init();

@@ -43,6 +43,10 @@ const struct conf_key conf_keys[] = {
 	  .def = "[\"127.0.0.1:8470\"]", .reloadable = false,
 	  .help = "addresses to listen on: \"host:port\", \"[v6]:port\" "
 	      "or \"unix:/path\"" },
+	{ .name = "http.public_url", .type = CONF_STRING,
+	  .offset = offsetof(struct conf, http_public_url),
+	  .def = "http://127.0.0.1:8470", .reloadable = true,
+	  .help = "the URL Gitea and people reach synstackd at" },
 	{ .name = "http.max_body", .type = CONF_SIZE,
 	  .offset = offsetof(struct conf, http_max_body),
 	  .def = "1MiB", .reloadable = true, .min = KIB, .max = 64 * MIB,

@@ -116,6 +116,7 @@ struct conf {
 
 	/* http */
 	struct strlist	 http_listen;		/* "host:port" or "unix:/path" */
+	char		*http_public_url;	/* how Gitea and people reach us */
 	long		 http_max_body;
 	long		 http_max_json_depth;
 	long		 http_max_connections;
@@ -438,6 +439,11 @@ struct mirror_report {
 };
 
 int		 mirror_run(const struct core *, struct mirror_report *,
+		     struct err *);
+
+/* hookinstall.c: the Gitea system webhook that calls this daemon */
+/* Creates it, or updates the one with this URL; idempotent. */
+int		 hook_install(const struct conf *, const char *, long *, bool *,
 		     struct err *);
 
 /* webhook.c: Gitea's deliveries at POST /hooks/gitea */
