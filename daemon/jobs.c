@@ -1,7 +1,9 @@
 /*
- * jobs.c: background work.  One thread runs the reconciliation with Gitea
- * at start and every sync.interval (read anew each time, so SIGHUP changes
- * it); several daemons coordinate through PostgreSQL's advisory lock.
+ * jobs.c: background work, on one thread that wakes every second: the
+ * outbox is drained each time, and the reconciliation with Gitea runs at
+ * start and every sync.interval (read anew each time, so SIGHUP changes
+ * it).  Several daemons coordinate through PostgreSQL (an advisory lock
+ * for the reconciliation, SKIP LOCKED for the outbox).
  */
 #include <pthread.h>
 #include <time.h>
@@ -15,38 +17,35 @@ static struct {
 	bool		running, stop;
 } jobs = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
-static void
-jobs_sync_once(void)
-{
-	struct core		 core;
-	struct mirror_report	 rep;
-	struct err		 e;
-
-	err_clear(&e);
-	core.pool = daemon_state.pool;
-	core.conf = server_conf();
-	core.vault = &daemon_state.vault;
-	mirror_run(&core, &rep, &e);	/* it logs its own outcome */
-}
+#define JOBS_TICK_S		1
+#define JOBS_OUTBOX_BATCH	100
 
 static void *
 jobs_loop(void *arg)
 {
-	struct timespec	ts;
-	long		ms;
+	struct core		 core;
+	struct mirror_report	 rep;
+	struct err		 e;
+	struct timespec		 ts;
+	long			 next_sync = 0;
+	int			 handled;
 
 	(void)arg;
 	for (;;) {
-		jobs_sync_once();
-		ms = server_conf()->sync_interval;
+		core.pool = daemon_state.pool;
+		core.conf = server_conf();
+		core.vault = &daemon_state.vault;
+		err_clear(&e);
+		if (now_ms() >= next_sync) {
+			mirror_run(&core, &rep, &e);	/* logs its outcome */
+			next_sync = now_ms() + core.conf->sync_interval;
+		}
+		err_clear(&e);
+		if (outbox_drain(&core, JOBS_OUTBOX_BATCH, &handled, &e) == -1)
+			log_warn("outbox: %s", e.message);
 		pthread_mutex_lock(&jobs.mtx);
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += ms / 1000;
-		ts.tv_nsec += (ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ts.tv_sec += JOBS_TICK_S;
 		while (!jobs.stop && pthread_cond_timedwait(&jobs.cv, &jobs.mtx,
 		    &ts) == 0)
 			;

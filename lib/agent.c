@@ -211,8 +211,7 @@ agent_transition(const struct core *core, const struct actor *who,
 		made = false;
 		goto fail;
 	}
-	if (made && identity_provision(core->conf, core->vault, out, &id,
-	    e) == -1) {
+	if (made && identity_provision(core, out, &id, e) == -1) {
 		made = false;
 		goto fail;
 	}
@@ -254,7 +253,7 @@ agent_transition(const struct core *core, const struct actor *who,
 fail:
 	db_release(core->pool, c);
 	if (made)
-		identity_remove(core->conf, id.login);
+		identity_remove(core->conf, core->pool, id.login);
 	identity_free(&id);
 	return -1;
 }

@@ -28,7 +28,8 @@ identity_free(struct identity *id)
 }
 
 void
-identity_remove(const struct conf *conf, const char *login)
+identity_remove(const struct conf *conf, struct db_pool *pool,
+    const char *login)
 {
 	struct gitea_req	 q = { .method = "DELETE" };
 	struct gitea_resp	 r = { .total = -1 };
@@ -41,9 +42,15 @@ identity_remove(const struct conf *conf, const char *login)
 	snprintf(path, sizeof(path), "/admin/users/%s", esc);
 	free(esc);
 	q.path = path;
-	if (gitea_call(conf, &q, &r, &e) == -1 && r.status != 404)
+	if (gitea_call(conf, &q, &r, &e) == -1 && r.status != 404) {
 		log_warn("could not remove Gitea user %s after a failed"
-		    " approval: %s", login, e.message);
+		    " approval (%s); the outbox will", login, e.message);
+		err_clear(&e);
+		if (pool == NULL || outbox_add_now(pool, "identity.remove",
+		    "DELETE", path, NULL, NULL, &e) == -1)
+			log_error("Gitea user %s is left over: %s", login,
+			    e.message);
+	}
 	gitea_resp_free(&r);
 }
 
@@ -59,9 +66,11 @@ identity_seal(const struct vault *v, const char *agent_id, const char *what,
 }
 
 int
-identity_provision(const struct conf *conf, const struct vault *v,
-    const struct agent *a, struct identity *id, struct err *e)
+identity_provision(const struct core *core, const struct agent *a,
+    struct identity *id, struct err *e)
 {
+	const struct conf	*conf = core->conf;
+	const struct vault	*v = core->vault;
 	struct gitea_req	 q = { .method = "POST" };
 	struct gitea_resp	 r = { .total = -1 };
 	unsigned char		 raw[24];
@@ -121,7 +130,7 @@ identity_provision(const struct conf *conf, const struct vault *v,
 		if (e->code == ERR_NONE)
 			err_set(e, ERR_GITEA_UNAVAILABLE, "Gitea gave no token");
 		json_object_put(body);
-		identity_remove(conf, a->name);
+		identity_remove(conf, core->pool, a->name);
 		goto out;
 	}
 	json_object_put(body);
@@ -129,7 +138,7 @@ identity_provision(const struct conf *conf, const struct vault *v,
 	    &id->password_sealed, e) == -1 ||
 	    identity_seal(v, a->id, "gitea_token", json_object_get_string(t),
 	    &id->token_sealed, e) == -1) {
-		identity_remove(conf, a->name);
+		identity_remove(conf, core->pool, a->name);
 		identity_free(id);
 		goto out;
 	}

@@ -348,6 +348,8 @@ int		 agent_suspend(const struct core *, const struct actor *,
 json_object	*agent_list(struct db_pool *, const char *, struct err *);
 json_object	*agent_to_json(const struct agent *);
 
+struct core;
+
 /* identity.c: an agent's Gitea user and token */
 struct identity {
 	char	 login[64];
@@ -359,9 +361,11 @@ struct identity {
 /* Creates the Gitea user and its token; nothing is left in Gitea when it
  * fails.  The caller stores the sealed values (or calls identity_remove
  * when it cannot). */
-int		 identity_provision(const struct conf *, const struct vault *,
-		     const struct agent *, struct identity *, struct err *);
-void		 identity_remove(const struct conf *, const char *);
+int		 identity_provision(const struct core *, const struct agent *,
+		     struct identity *, struct err *);
+/* Deletes the Gitea user; when Gitea fails, the outbox retries it. */
+void		 identity_remove(const struct conf *, struct db_pool *,
+		     const char *);
 void		 identity_free(struct identity *);
 /* {"login","token","url"} for the agent itself; {} before approval. */
 json_object	*identity_credentials(struct db_pool *, const struct conf *,
@@ -440,6 +444,16 @@ struct mirror_report {
 
 int		 mirror_run(const struct core *, struct mirror_report *,
 		     struct err *);
+
+/* outbox.c: Gitea writes retried with backoff until Gitea takes them */
+/* Inside the caller's transaction, so the write and its cause commit
+ * together. */
+int		 outbox_add(PGconn *, const char *, const char *, const char *,
+		     json_object *, const char *, struct err *);
+int		 outbox_add_now(struct db_pool *, const char *, const char *,
+		     const char *, json_object *, const char *, struct err *);
+/* Sends up to max due items; *handled says how many were settled. */
+int		 outbox_drain(const struct core *, int, int *, struct err *);
 
 /* hookinstall.c: the Gitea system webhook that calls this daemon */
 /* Creates it, or updates the one with this URL; idempotent. */
