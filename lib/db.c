@@ -319,15 +319,22 @@ db_exec(struct db_pool *p, struct err *e, const char *sql, int n,
 	return res;
 }
 
-static int
-db_simple(PGconn *c, const char *sql, struct err *e)
+int
+db_run(PGconn *c, struct err *e, const char *sql, int n,
+    const char *const *params)
 {
-	PGresult	*res = db_query(c, e, sql, 0, NULL);
+	PGresult	*res = db_query(c, e, sql, n, params);
 
 	if (res == NULL)
 		return -1;
 	PQclear(res);
 	return 0;
+}
+
+static int
+db_simple(PGconn *c, const char *sql, struct err *e)
+{
+	return db_run(c, e, sql, 0, NULL);
 }
 
 int

@@ -17,7 +17,6 @@ outbox_add(PGconn *c, const char *kind, const char *method, const char *path,
     json_object *body, const char *sudo, struct err *e)
 {
 	const char	*params[5];
-	PGresult	*res;
 
 	params[0] = kind;
 	params[1] = method;
@@ -25,12 +24,8 @@ outbox_add(PGconn *c, const char *kind, const char *method, const char *path,
 	params[3] = body != NULL ? json_object_to_json_string_ext(body,
 	    JSON_C_TO_STRING_PLAIN) : NULL;
 	params[4] = sudo;
-	res = db_query(c, e, "INSERT INTO gitea_outbox (kind, method, path,"
+	return db_run(c, e, "INSERT INTO gitea_outbox (kind, method, path,"
 	    " body, sudo) VALUES ($1, $2, $3, $4::jsonb, $5)", 5, params);
-	if (res == NULL)
-		return -1;
-	PQclear(res);
-	return 0;
 }
 
 int

@@ -24,16 +24,11 @@ store_free_name(PGconn *c, const char *gid, const char *owner,
     const char *name, struct err *e)
 {
 	const char	*params[3] = { gid, owner, name };
-	PGresult	*res;
 
-	res = db_query(c, e, "UPDATE projects SET deleted_at = now(),"
+	return db_run(c, e, "UPDATE projects SET deleted_at = now(),"
 	    " updated_at = now() WHERE deleted_at IS NULL"
 	    " AND lower(owner) = lower($2) AND lower(name) = lower($3)"
 	    " AND gitea_repo_id <> $1::bigint", 3, params);
-	if (res == NULL)
-		return -1;
-	PQclear(res);
-	return 0;
 }
 
 int
@@ -97,16 +92,11 @@ store_project_deleted(PGconn *c, long gitea_repo_id, struct err *e)
 {
 	char		 gid[24];
 	const char	*params[1] = { gid };
-	PGresult	*res;
 
 	snprintf(gid, sizeof(gid), "%ld", gitea_repo_id);
-	res = db_query(c, e, "UPDATE projects SET deleted_at = now(),"
+	return db_run(c, e, "UPDATE projects SET deleted_at = now(),"
 	    " updated_at = now() WHERE gitea_repo_id = $1 AND deleted_at IS NULL",
 	    1, params);
-	if (res == NULL)
-		return -1;
-	PQclear(res);
-	return 0;
 }
 
 int
@@ -116,7 +106,7 @@ store_issue(PGconn *c, const char *project, json_object *issue,
 	const char	*params[11];
 	char		 gid[24], num[24], *labels, *assignees;
 	long		 id, number;
-	PGresult	*res;
+	int		 rc;
 
 	if (!json_path_long(issue, "id", &id) ||
 	    !json_path_long(issue, "number", &number))
@@ -137,7 +127,7 @@ store_issue(PGconn *c, const char *project, json_object *issue,
 	params[8] = assignees != NULL ? assignees : "[]";
 	params[9] = json_path_str(issue, "updated_at");
 	params[10] = json_path_str(issue, "closed_at");
-	res = db_query(c, e,
+	rc = db_run(c, e,
 	    "INSERT INTO issues AS i (project_id, gitea_issue_id, number, title,"
 	    " body, state, labels, author_login, assignees, gitea_updated_at,"
 	    " closed_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8,"
@@ -152,10 +142,7 @@ store_issue(PGconn *c, const char *project, json_object *issue,
 	    11, params);
 	free(labels);
 	free(assignees);
-	if (res == NULL)
-		return -1;
-	PQclear(res);
-	return 0;
+	return rc;
 }
 
 int
@@ -250,7 +237,6 @@ store_review(PGconn *c, const char *project, long number,
 	const char	*params[8];
 	char		 num[24], rid[24];
 	const char	*action;
-	PGresult	*res;
 
 	if (strcmp(state, "APPROVED") == 0)
 		action = "approve";
@@ -270,7 +256,7 @@ store_review(PGconn *c, const char *project, long number,
 	params[5] = commit;
 	params[6] = gitea_review_id > 0 ? rid : NULL;
 	params[7] = at;
-	res = db_query(c, e,
+	return db_run(c, e,
 	    "INSERT INTO reviews AS r (pull_request_id, reviewer_id, action,"
 	    " body, commit_sha, gitea_review_id, updated_at)"
 	    " SELECT p.id, a.id, $4, $5, $6, $7::bigint,"
@@ -284,10 +270,6 @@ store_review(PGconn *c, const char *project, long number,
 	    "  gitea_review_id = COALESCE(EXCLUDED.gitea_review_id,"
 	    "   r.gitea_review_id), updated_at = EXCLUDED.updated_at"
 	    " WHERE EXCLUDED.updated_at >= r.updated_at", 8, params);
-	if (res == NULL)
-		return -1;
-	PQclear(res);
-	return 0;
 }
 
 /* Agents among a repository's collaborators are its members; agents no
@@ -298,13 +280,13 @@ store_members(PGconn *c, const char *project, json_object *users,
 {
 	const char	*params[2];
 	char		*logins;
-	PGresult	*res;
+	int		 rc;
 
 	if ((logins = json_pluck(users, "login")) == NULL)
 		return err_set(e, ERR_INTERNAL, "out of memory");
 	params[0] = project;
 	params[1] = logins;
-	res = db_query(c, e,
+	rc = db_run(c, e,
 	    "WITH listed AS (SELECT a.id FROM agents a WHERE a.gitea_username IN"
 	    "  (SELECT jsonb_array_elements_text($2::jsonb))),"
 	    " gone AS (DELETE FROM project_members m WHERE m.project_id = $1"
@@ -312,8 +294,5 @@ store_members(PGconn *c, const char *project, json_object *users,
 	    " INSERT INTO project_members (project_id, agent_id)"
 	    " SELECT $1, id FROM listed ON CONFLICT DO NOTHING", 2, params);
 	free(logins);
-	if (res == NULL)
-		return -1;
-	PQclear(res);
-	return 0;
+	return rc;
 }

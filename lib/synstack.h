@@ -277,6 +277,9 @@ PGresult	*db_exec(struct db_pool *, struct err *, const char *, int,
 /* On a held connection (inside db_begin/db_commit). */
 PGresult	*db_query(PGconn *, struct err *, const char *, int,
 		     const char *const *);
+/* db_query for statements whose rows nobody reads: 0 or -1. */
+int		 db_run(PGconn *, struct err *, const char *, int,
+		     const char *const *);
 int		 db_begin(PGconn *, struct err *);
 int		 db_commit(PGconn *, struct err *);
 void		 db_rollback(PGconn *);

@@ -101,6 +101,8 @@ START_TEST(test_key_files)
 	ck_assert(!v.loaded);
 	ck_assert_ptr_null(vault_seal(&v, "x", "y", &e));
 	ck_assert_ptr_nonnull(strstr(e.message, "master_key_file"));
+	ck_assert_int_eq(e.code, ERR_NOT_CONFIGURED);
+	ck_assert_int_eq(err_status(e.code), 503);
 	p = key_file(KEY_A, 0644);
 	ck_assert_int_eq(vault_load(&v, p, &e), -1);
 	ck_assert_ptr_nonnull(strstr(e.message, "group or others"));
