@@ -324,6 +324,21 @@ def admin_delete_user(app, req):
     return 204, None
 
 
+@route("GET", "/users/{username}/tokens", "user")
+def tokens_list(app, req):
+    # Listing needs Basic auth too, and never shows a secret again.
+    if req.auth_kind != "basic":
+        raise ApiError(401, "auth required")
+    user = app.state.user_by_login(req.params["username"])
+    if user is None:
+        raise not_found()
+    if req.doer.id != user.id and not req.doer.is_admin:
+        raise ApiError(403, "user should be the same as the token owner or an admin")
+    mine = [t for t in sorted(app.state.tokens.values(), key=lambda t: t.id)
+            if t.user_id == user.id]
+    return 200, [render.access_token(t) for t in paginate(req, mine)]
+
+
 @route("POST", "/users/{username}/tokens", "user")
 def token_create(app, req):
     # Gitea mints tokens only under Basic auth (api.go reqBasicOrRevProxyAuth).
@@ -516,6 +531,37 @@ def pull_create(app, req):
     issue = app.create_pull(repo, req.doer, title, body.get("body") or "", head, base,
                             assignees=body.get("assignees") or [])
     return 201, render.pull_request(st, issue, viewer=req.doer)
+
+
+@route("PATCH", "/repos/{owner}/{repo}/pulls/{index}", "repository")
+def pull_edit(app, req):
+    """EditPullRequestOption: title, body, state, assignees, base.  201,
+    like PATCH on an issue (trap 11)."""
+    require_signed_in(req)
+    repo, level = load_repo(app, req)
+    issue = load_pull(app, req, repo)
+    body = req.json()
+    can_write = app.state.can_write(level)
+    if not (can_write or req.doer.id == issue.poster_id):
+        raise ApiError(403, "user should have a permission to write to the pull request")
+    if body.get("title") is not None or body.get("body") is not None:
+        app.edit_issue(issue, req.doer, title=body.get("title"), body=body.get("body"))
+    if can_write and ("assignees" in body or "assignee" in body):
+        wanted = list(body.get("assignees") or [])
+        if body.get("assignee"):
+            wanted.insert(0, body["assignee"])
+        app.set_assignees(issue, req.doer, wanted)
+    base = body.get("base")
+    if base and base != issue.pull.base_branch:
+        if app.git.branch_sha(repo.git_dir, base) is None:
+            raise not_found(f"could not find base branch [{base}]")
+        issue.pull.base_branch = base
+        app.check_mergeable(issue, force=True)
+    if body.get("state") in ("open", "closed") and body["state"] != issue.state:
+        if issue.pull.merged:
+            raise ApiError(409, "cannot change the state of a merged pull request")
+        app.set_issue_state(issue, req.doer, body["state"])
+    return 201, render.pull_request(app.state, issue, viewer=req.doer)
 
 
 @route("GET", "/repos/{owner}/{repo}/pulls/{index}/merge", "repository")

@@ -8,7 +8,8 @@ import hashlib
 import re
 
 from . import model, payloads, render
-from .git import ZERO_SHA, GitStore, MergeConflict, NothingToMerge, StaleBase
+from .git import (ZERO_SHA, GitStore, MergeConflict, NotFastForward, NothingToMerge,
+                  StaleBase)
 from .hooks import Dispatcher
 from .httpapi import ApiError
 
@@ -264,6 +265,9 @@ class App:
             raise ApiError(409, "head out of date")
         except NothingToMerge:
             raise ApiError(405, "Please try again later")
+        except NotFastForward:
+            # Gitea's handler has no case for it: a 500 with no message.
+            raise ApiError(500, "")
         # merge_commit_sha is the new base head whatever the style.
         self._mark_merged(issue, doer, after)
         self._fire_push(repo, "refs/heads/" + pr.base_branch, before, after, doer)

@@ -68,15 +68,19 @@ class Handler(BaseHTTPRequestHandler):
         return b""
 
     def _send(self, status, body=b"", headers=(), content_type="application/json;charset=utf-8"):
-        self.send_response(status)
-        if body or status not in (204, 304):
-            self.send_header("Content-Type", content_type)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        try:
+            self.send_response(status)
+            if body or status not in (204, 304):
+                self.send_header("Content-Type", content_type)
+            for k, v in headers:
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (a stall fault outlived its timeout).
+            self.close_connection = True
 
     def _handle(self):
         app = self.server.app
