@@ -54,7 +54,7 @@ on_repo(json_object *repo, void *arg, struct err *e)
 	}
 	v = &w->v[w->n];
 	memset(v, 0, sizeof(*v));
-	if (store_project(w->c, repo, v->id, e) == -1)
+	if (store_project(w->c, repo, true, v->id, e) == -1)
 		return -1;
 	json_path_long(repo, "id", &gid);
 	json_object_array_add(w->seen, json_object_new_int64(gid));
@@ -72,34 +72,26 @@ on_repo(json_object *repo, void *arg, struct err *e)
 	return 0;
 }
 
-/* Deletions are known only from a complete listing, within its scope. */
+/*
+ * Deletions are known only from a complete listing.  A project the listing
+ * does not hold is gone from Gitea, or out of gitea.owners now: either
+ * way it is no longer mirrored.
+ */
 static int
-mark_deleted(const struct core *core, PGconn *c, json_object *seen,
-    struct err *e)
+mark_deleted(PGconn *c, json_object *seen, struct err *e)
 {
-	const struct strlist	*owners = &core->conf->gitea_owners;
-	json_object		*o = json_object_new_array();
-	const char		*params[2];
-	PGresult		*res;
-	size_t			 i;
+	const char	*params[1];
+	PGresult	*res;
 
-	for (i = 0; i < owners->n; i++)
-		json_object_array_add(o, json_object_new_string(owners->v[i]));
 	params[0] = json_object_to_json_string_ext(seen, JSON_C_TO_STRING_PLAIN);
-	params[1] = owners->n > 0 ? json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN) : NULL;
 	res = db_query(c, e, "UPDATE projects SET deleted_at = now(),"
 	    " updated_at = now() WHERE deleted_at IS NULL"
 	    " AND gitea_repo_id NOT IN (SELECT jsonb_array_elements_text($1::jsonb)"
-	    "  ::bigint)"
-	    " AND ($2::jsonb IS NULL OR lower(owner) IN"
-	    "  (SELECT lower(jsonb_array_elements_text($2::jsonb))))",
-	    2, params);
-	json_object_put(o);
+	    "  ::bigint)", 1, params);
 	if (res == NULL)
 		return -1;
 	if (atoi(PQcmdTuples(res)) > 0)
-		log_info("mirror: %s projects gone from Gitea", PQcmdTuples(res));
+		log_info("mirror: %s projects no longer mirrored", PQcmdTuples(res));
 	PQclear(res);
 	return 0;
 }
@@ -140,8 +132,10 @@ sync_pull(struct item_walk *w, long number, const char *updated,
 	int			 rc = -1;
 
 	snprintf(num, sizeof(num), "%ld", number);
+	/* reviews_synced_at, not the row's updated_at: a webhook may have
+	 * brought the row up to date without a review lost meanwhile. */
 	if ((res = db_query(w->c, e, "SELECT 1 FROM pull_requests WHERE"
-	    " project_id = $1 AND gitea_pr_number = $2 AND gitea_updated_at ="
+	    " project_id = $1 AND gitea_pr_number = $2 AND reviews_synced_at ="
 	    " $3::timestamptz", 3, params)) == NULL)
 		return -1;
 	rc = PQntuples(res);
@@ -162,6 +156,10 @@ sync_pull(struct item_walk *w, long number, const char *updated,
 		rc = gitea_list(w->core->conf, path, NULL, NULL, false,
 		    on_review, &rw, e);
 	}
+	if (rc == 0 && updated != NULL)
+		rc = db_run(w->c, e, "UPDATE pull_requests SET reviews_synced_at"
+		    " = $3::timestamptz WHERE project_id = $1 AND"
+		    " gitea_pr_number = $2", 3, params);
 	free(o);
 	free(n);
 	return rc;
@@ -307,6 +305,12 @@ mirror_run(const struct core *core, struct mirror_report *rep, struct err *e)
 		rc = 0;
 		goto out;
 	}
+	/* Holding the lock, no other run is alive: a "running" row is one a
+	 * killed daemon left behind. */
+	if (db_run(c, e, "UPDATE sync_runs SET outcome = 'failed', finished_at"
+	    " = now(), error = 'interrupted' WHERE outcome = 'running'", 0,
+	    NULL) == -1)
+		goto unlock;
 	if ((res = db_query(c, e, "INSERT INTO sync_runs DEFAULT VALUES"
 	    " RETURNING id", 0, NULL)) == NULL)
 		goto unlock;
@@ -317,7 +321,7 @@ mirror_run(const struct core *core, struct mirror_report *rep, struct err *e)
 	w.seen = json_object_new_array();
 	rc = list_repos(core, &w, e);
 	if (rc == 0)
-		rc = mark_deleted(core, c, w.seen, e);
+		rc = mark_deleted(c, w.seen, e);
 	for (i = 0; rc == 0 && i < w.n; i++)
 		rc = sync_project(core, c, &w.v[i], &rep->items, e);
 	rep->projects = (long)w.n;

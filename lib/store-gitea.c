@@ -31,10 +31,16 @@ store_free_name(PGconn *c, const char *gid, const char *owner,
 	    " AND gitea_repo_id <> $1::bigint", 3, params);
 }
 
+/*
+ * revive: whether this may bring a deleted project back.  Only the
+ * reconciliation may, since it sees Gitea as it is now; a webhook may be a
+ * late delivery from before the deletion.
+ */
 int
-store_project(PGconn *c, json_object *repo, char id[37], struct err *e)
+store_project(PGconn *c, json_object *repo, bool revive, char id[37],
+    struct err *e)
 {
-	const char	*params[9];
+	const char	*params[10];
 	char		 gid[24];
 	long		 v;
 	PGresult	*res;
@@ -56,10 +62,11 @@ store_project(PGconn *c, json_object *repo, char id[37], struct err *e)
 	params[6] = nz(json_path_str(repo, "html_url"));
 	params[7] = json_path_bool(repo, "archived") == 1 ? "true" : "false";
 	params[8] = json_path_str(repo, "updated_at");
-	if (store_free_name(c, gid, params[1], params[2], e) == -1)
+	params[9] = revive ? "true" : "false";
+	if (revive && store_free_name(c, gid, params[1], params[2], e) == -1)
 		return -1;
-	res = db_query(c, e,
-	    "WITH up AS (INSERT INTO projects AS p (gitea_repo_id, owner, name,"
+	if (db_run(c, e,
+	    "INSERT INTO projects AS p (gitea_repo_id, owner, name,"
 	    "  description, default_branch, clone_url, html_url, archived,"
 	    "  gitea_updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 	    " ON CONFLICT (gitea_repo_id) DO UPDATE SET owner = EXCLUDED.owner,"
@@ -69,18 +76,20 @@ store_project(PGconn *c, json_object *repo, char id[37], struct err *e)
 	    "  archived = EXCLUDED.archived,"
 	    "  gitea_updated_at = EXCLUDED.gitea_updated_at, deleted_at = NULL,"
 	    "  updated_at = now()"
-	    " WHERE p.gitea_updated_at IS NULL OR p.deleted_at IS NOT NULL"
+	    " WHERE (p.deleted_at IS NULL OR $10::boolean)"
+	    "  AND (p.gitea_updated_at IS NULL OR p.deleted_at IS NOT NULL"
 	    "  OR EXCLUDED.gitea_updated_at IS NULL"
-	    "  OR EXCLUDED.gitea_updated_at >= p.gitea_updated_at"
-	    " RETURNING id)"
-	    " SELECT id FROM up UNION ALL"
-	    " SELECT id FROM projects WHERE gitea_repo_id = $1 LIMIT 1",
-	    9, params);
-	if (res == NULL)
+	    "  OR EXCLUDED.gitea_updated_at >= p.gitea_updated_at)",
+	    10, params) == -1)
+		return -1;
+	/* A statement of its own: a row another transaction has just
+	 * committed is not in the upsert's snapshot. */
+	if ((res = db_query(c, e, "SELECT id FROM projects WHERE"
+	    " gitea_repo_id = $1", 1, params)) == NULL)
 		return -1;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		return err_set(e, ERR_INTERNAL, "project upsert returned nothing");
+		return err_set(e, ERR_INTERNAL, "project %s vanished", gid);
 	}
 	strlcpy_ss(id, PQgetvalue(res, 0, 0), 37);
 	PQclear(res);

@@ -427,7 +427,8 @@ char		*gitea_escape(const char *);
 
 /* store-gitea.c: Gitea's objects into our tables (idempotent, guarded by
  * Gitea's updated_at; merged is final).  Inside the caller's transaction. */
-int		 store_project(PGconn *, json_object *, char [37], struct err *);
+int		 store_project(PGconn *, json_object *, bool, char [37],
+		     struct err *);
 int		 store_project_deleted(PGconn *, long, struct err *);
 int		 store_issue(PGconn *, const char *, json_object *, struct err *);
 int		 store_pull(PGconn *, const char *, json_object *, struct err *);

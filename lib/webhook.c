@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -58,45 +59,73 @@ webhook_signature_ok(const char *secret, const char *body, size_t len,
 	return sodium_memcmp(mac, given, sizeof(mac)) == 0;
 }
 
-/* -- appliers: one per Gitea event type ---------------------------------- */
+/* -- appliers: one per Gitea event type ----------------------------------
+ * Each returns 0 when applied, 1 when the delivery is none of our
+ * business (a repository outside gitea.owners), -1 on error. */
 
+struct apply_ctx {
+	PGconn			*c;
+	const struct conf	*conf;
+	const char		*type;
+};
+
+static bool
+owner_mirrored(const struct conf *conf, const char *owner)
+{
+	size_t	i;
+
+	if (conf->gitea_owners.n == 0)
+		return true;
+	for (i = 0; i < conf->gitea_owners.n; i++)
+		if (owner != NULL && strcasecmp(owner, conf->gitea_owners.v[i]) ==
+		    0)
+			return true;
+	return false;
+}
+
+/* Webhooks never bring a deleted project back: a delivery may be a late
+ * one from before the deletion (only the reconciliation revives). */
 static int
-project_of(PGconn *c, json_object *body, char id[37], struct err *e)
+project_of(struct apply_ctx *x, json_object *body, char id[37], struct err *e)
 {
 	json_object	*repo = json_path(body, "repository");
 
 	if (repo == NULL)
 		return err_set(e, ERR_BAD_REQUEST, "the delivery has no"
 		    " repository");
-	return store_project(c, repo, id, e);
+	if (!owner_mirrored(x->conf, json_path_str(repo, "owner.login")))
+		return 1;
+	return store_project(x->c, repo, false, id, e);
 }
 
 static int
-apply_repository(PGconn *c, json_object *body, const char *type,
-    struct err *e)
+apply_repository(struct apply_ctx *x, json_object *body, struct err *e)
 {
 	const char	*action = json_path_str(body, "action");
 	char		 id[37];
 	long		 gid;
+	int		 rc;
 
-	(void)type;
+	if ((rc = project_of(x, body, id, e)) != 0)
+		return rc;
 	if (action != NULL && strcmp(action, "deleted") == 0) {
-		if (!json_path_long(body, "repository.id", &gid))
-			return err_set(e, ERR_BAD_REQUEST, "no repository.id");
-		return store_project_deleted(c, gid, e);
+		/* The row exists now (a tombstone if it was unknown), so a
+		 * late "created" cannot make it live. */
+		json_path_long(body, "repository.id", &gid);
+		return store_project_deleted(x->c, gid, e);
 	}
-	return project_of(c, body, id, e);
+	return 0;
 }
 
 static int
-apply_issue(PGconn *c, json_object *body, const char *type, struct err *e)
+apply_issue(struct apply_ctx *x, json_object *body, struct err *e)
 {
 	json_object	*issue = json_path(body, "issue"), *pr;
 	char		 id[37];
+	int		 rc;
 
-	(void)type;
-	if (project_of(c, body, id, e) == -1)
-		return -1;
+	if ((rc = project_of(x, body, id, e)) != 0)
+		return rc;
 	if (issue == NULL)
 		return err_set(e, ERR_BAD_REQUEST, "the delivery has no issue");
 	/* A comment on a PR carries the PR's issue: the PR row is kept
@@ -104,40 +133,41 @@ apply_issue(PGconn *c, json_object *body, const char *type, struct err *e)
 	pr = json_path(issue, "pull_request");
 	if (pr != NULL && !json_object_is_type(pr, json_type_null))
 		return 0;
-	return store_issue(c, id, issue, e);
+	return store_issue(x->c, id, issue, e);
 }
 
 static int
-apply_pull(PGconn *c, json_object *body, const char *type, struct err *e)
+apply_pull(struct apply_ctx *x, json_object *body, struct err *e)
 {
 	json_object	*pr = json_path(body, "pull_request");
 	char		 id[37];
+	int		 rc;
 
-	(void)type;
-	if (project_of(c, body, id, e) == -1)
-		return -1;
+	if ((rc = project_of(x, body, id, e)) != 0)
+		return rc;
 	if (pr == NULL)
 		return err_set(e, ERR_BAD_REQUEST, "the delivery has no"
 		    " pull_request");
-	return store_pull(c, id, pr, e);
+	return store_pull(x->c, id, pr, e);
 }
 
 /* The three review events share action "reviewed"; the kind is in the
  * event type, and the body carries no review id (README section 2). */
 static int
-apply_review(PGconn *c, json_object *body, const char *type, struct err *e)
+apply_review(struct apply_ctx *x, json_object *body, struct err *e)
 {
 	json_object	*pr = json_path(body, "pull_request");
 	const char	*state, *reviewer;
 	char		 id[37];
 	long		 number;
+	int		 rc;
 
-	if (apply_pull(c, body, type, e) == -1 || project_of(c, body, id, e) ==
-	    -1)
-		return -1;
-	if (strstr(type, "approved") != NULL)
+	if ((rc = apply_pull(x, body, e)) != 0 ||
+	    (rc = project_of(x, body, id, e)) != 0)
+		return rc;
+	if (strstr(x->type, "approved") != NULL)
 		state = "APPROVED";
-	else if (strstr(type, "rejected") != NULL)
+	else if (strstr(x->type, "rejected") != NULL)
 		state = "REQUEST_CHANGES";
 	else
 		state = "COMMENT";
@@ -145,26 +175,25 @@ apply_review(PGconn *c, json_object *body, const char *type, struct err *e)
 	if (reviewer == NULL || !json_path_long(pr, "number", &number))
 		return err_set(e, ERR_BAD_REQUEST, "a review without reviewer"
 		    " or pull request number");
-	return store_review(c, id, number, reviewer, state,
+	return store_review(x->c, id, number, reviewer, state,
 	    json_path_str(body, "review.content"),
 	    json_path_str(pr, "head.sha"), 0,
 	    json_path_str(pr, "updated_at"), e);
 }
 
 static int
-apply_push(PGconn *c, json_object *body, const char *type, struct err *e)
+apply_push(struct apply_ctx *x, json_object *body, struct err *e)
 {
 	char	id[37];
 
-	(void)type;
 	/* PR heads move with their pull_request_sync events; the push
 	 * itself only says the repository changed. */
-	return project_of(c, body, id, e);
+	return project_of(x, body, id, e);
 }
 
 static const struct webhook_applier {
 	const char	*event_type;
-	int		(*apply)(PGconn *, json_object *, const char *,
+	int		(*apply)(struct apply_ctx *, json_object *,
 			    struct err *);
 } appliers[] = {
 	{ "repository", apply_repository },
@@ -213,6 +242,7 @@ webhook_receive(struct db_pool *p, const struct conf *conf,
     const struct webhook *w, enum webhook_outcome *outcome, struct err *e)
 {
 	const struct webhook_applier	*ap;
+	struct apply_ctx		 x;
 	const char			*params[4], *type;
 	char				 key[HASH_HEX_LEN + 1];
 	json_object			*body = NULL;
@@ -221,6 +251,7 @@ webhook_receive(struct db_pool *p, const struct conf *conf,
 	PGconn				*c;
 	PGresult			*res;
 	char				 id[37];
+	int				 applied = 1;
 
 	*outcome = WEBHOOK_REJECTED;
 	if (conf->gitea_webhook_secret == NULL) {
@@ -279,7 +310,10 @@ webhook_receive(struct db_pool *p, const struct conf *conf,
 		strlcpy_ss(id, PQgetvalue(res, 0, 0), sizeof(id));
 		PQclear(res);
 		ap = applier_for(type);
-		if (ap != NULL && ap->apply(c, body, type, e) == -1) {
+		x.c = c;
+		x.conf = conf;
+		x.type = type;
+		if (ap != NULL && (applied = ap->apply(&x, body, e)) == -1) {
 			/* Bad content: nothing of it stays, not even the
 			 * delivery; the reconciliation will converge. */
 			if (e->code == ERR_INTERNAL || e->code ==
@@ -288,7 +322,8 @@ webhook_receive(struct db_pool *p, const struct conf *conf,
 				    w->delivery, type, e->message);
 			goto fail;
 		}
-		*outcome = ap != NULL ? WEBHOOK_APPLIED : WEBHOOK_IGNORED;
+		*outcome = ap != NULL && applied == 0 ? WEBHOOK_APPLIED :
+		    WEBHOOK_IGNORED;
 		params[0] = id;
 		params[1] = outcome_names[*outcome];
 		if ((res = db_query(c, e, "UPDATE webhook_deliveries SET"

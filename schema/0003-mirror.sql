@@ -50,9 +50,3 @@ CREATE TABLE gitea_outbox (
     done_at         timestamptz
 );
 CREATE INDEX gitea_outbox_due_idx ON gitea_outbox (next_attempt_at) WHERE done_at IS NULL;
-
--- A deleted repository's name may be taken by a new one: names are
--- unique among live projects only.
-DROP INDEX projects_full_name_idx;
-CREATE UNIQUE INDEX projects_full_name_idx ON projects (lower(owner), lower(name))
-    WHERE deleted_at IS NULL;
