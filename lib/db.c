@@ -363,6 +363,15 @@ db_unique_violation(const struct err *e)
 	return strcmp(e->sqlstate, "23505") == 0;
 }
 
+/* Worth running the transaction again: a unique index another
+ * transaction just filled, a serialization failure, a deadlock. */
+bool
+db_retryable(const struct err *e)
+{
+	return db_unique_violation(e) || strcmp(e->sqlstate, "40001") == 0 ||
+	    strcmp(e->sqlstate, "40P01") == 0;
+}
+
 void
 db_pool_stats(struct db_pool *p, struct db_pool_stats *st)
 {

@@ -284,6 +284,7 @@ int		 db_begin(PGconn *, struct err *);
 int		 db_commit(PGconn *, struct err *);
 void		 db_rollback(PGconn *);
 bool		 db_unique_violation(const struct err *);
+bool		 db_retryable(const struct err *);
 void		 db_pool_stats(struct db_pool *, struct db_pool_stats *);
 /* SELECT 1 with latency in microseconds. */
 int		 db_ping(struct db_pool *, long *, struct err *);

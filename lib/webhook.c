@@ -16,6 +16,7 @@
 #include "synstack.h"
 
 #define WEBHOOK_MAX_DEPTH	64
+#define WEBHOOK_TRIES		3
 
 static atomic_ulong	outcomes[WEBHOOK__OUTCOMES];
 
@@ -237,21 +238,65 @@ header_ok(const char *v, size_t max)
 	return true;
 }
 
+/* One delivery in one transaction: stored, then applied, or nothing of
+ * it stays (the reconciliation converges on what is lost). */
+static int
+webhook_store(PGconn *c, const struct conf *conf, const struct webhook *w,
+    json_object *body, const char *type, const char *key,
+    enum webhook_outcome *outcome, struct err *e)
+{
+	const struct webhook_applier	*ap;
+	struct apply_ctx		 x = { c, conf, type };
+	const char			*params[4];
+	PGresult			*res;
+	char				 id[37];
+	int				 applied = 1;
+
+	if (db_begin(c, e) == -1)
+		return -1;
+	params[0] = w->delivery;
+	params[1] = w->event != NULL ? w->event : type;
+	params[2] = type;
+	params[3] = key;
+	res = db_query(c, e, "INSERT INTO webhook_deliveries (delivery_id,"
+	    " event, event_type, content_key) VALUES ($1, $2, $3, $4)"
+	    " ON CONFLICT DO NOTHING RETURNING id", 4, params);
+	if (res == NULL)
+		goto fail;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		*outcome = WEBHOOK_DUPLICATE;
+		return db_commit(c, e);
+	}
+	strlcpy_ss(id, PQgetvalue(res, 0, 0), sizeof(id));
+	PQclear(res);
+	ap = applier_for(type);
+	if (ap != NULL && (applied = ap->apply(&x, body, e)) == -1)
+		goto fail;
+	*outcome = ap != NULL && applied == 0 ? WEBHOOK_APPLIED :
+	    WEBHOOK_IGNORED;
+	params[0] = id;
+	params[1] = outcome_names[*outcome];
+	if (db_run(c, e, "UPDATE webhook_deliveries SET processed_at = now(),"
+	    " outcome = $2 WHERE id = $1", 2, params) == -1)
+		goto fail;
+	return db_commit(c, e);
+fail:
+	db_rollback(c);
+	return -1;
+}
+
 int
 webhook_receive(struct db_pool *p, const struct conf *conf,
     const struct webhook *w, enum webhook_outcome *outcome, struct err *e)
 {
-	const struct webhook_applier	*ap;
-	struct apply_ctx		 x;
-	const char			*params[4], *type;
+	const char			*type;
 	char				 key[HASH_HEX_LEN + 1];
 	json_object			*body = NULL;
 	crypto_hash_sha256_state	 st;
 	unsigned char			 raw[32];
 	PGconn				*c;
-	PGresult			*res;
-	char				 id[37];
-	int				 applied = 1;
+	int				 try, rc;
 
 	*outcome = WEBHOOK_REJECTED;
 	if (conf->gitea_webhook_secret == NULL) {
@@ -292,56 +337,29 @@ webhook_receive(struct db_pool *p, const struct conf *conf,
 	*outcome = WEBHOOK_FAILED;
 	if ((c = db_acquire(p, e)) == NULL)
 		goto count;
-	if (db_begin(c, e) == -1)
-		goto fail;
-	params[0] = w->delivery;
-	params[1] = w->event != NULL ? w->event : type;
-	params[2] = type;
-	params[3] = key;
-	res = db_query(c, e, "INSERT INTO webhook_deliveries (delivery_id,"
-	    " event, event_type, content_key) VALUES ($1, $2, $3, $4)"
-	    " ON CONFLICT DO NOTHING RETURNING id", 4, params);
-	if (res == NULL)
-		goto fail;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		*outcome = WEBHOOK_DUPLICATE;
-	} else {
-		strlcpy_ss(id, PQgetvalue(res, 0, 0), sizeof(id));
-		PQclear(res);
-		ap = applier_for(type);
-		x.c = c;
-		x.conf = conf;
-		x.type = type;
-		if (ap != NULL && (applied = ap->apply(&x, body, e)) == -1) {
-			/* Bad content: nothing of it stays, not even the
-			 * delivery; the reconciliation will converge. */
-			if (e->code == ERR_INTERNAL || e->code ==
-			    ERR_DB_UNAVAILABLE)
-				log_error("webhook %s (%s) failed: %s",
-				    w->delivery, type, e->message);
-			goto fail;
-		}
-		*outcome = ap != NULL && applied == 0 ? WEBHOOK_APPLIED :
-		    WEBHOOK_IGNORED;
-		params[0] = id;
-		params[1] = outcome_names[*outcome];
-		if ((res = db_query(c, e, "UPDATE webhook_deliveries SET"
-		    " processed_at = now(), outcome = $2 WHERE id = $1", 2,
-		    params)) == NULL)
-			goto fail;
-		PQclear(res);
+	/*
+	 * Two first deliveries of one repository may race on a unique index
+	 * that ON CONFLICT does not arbitrate (its name): the loser's
+	 * transaction is simply run again, and finds the winner's row.
+	 */
+	for (try = 1; ; try++) {
+		rc = webhook_store(c, conf, w, body, type, key, outcome, e);
+		if (rc == 0 || try == WEBHOOK_TRIES || !db_retryable(e))
+			break;
+		err_clear(e);
 	}
-	if (db_commit(c, e) == -1)
-		goto fail;
 	db_release(p, c);
+	if (rc == -1) {
+		*outcome = e->code == ERR_BAD_REQUEST ? WEBHOOK_REJECTED :
+		    WEBHOOK_FAILED;
+		if (e->code == ERR_INTERNAL || e->code == ERR_DB_UNAVAILABLE)
+			log_error("webhook %s (%s) failed: %s", w->delivery,
+			    type, e->message);
+		goto count;
+	}
 	json_object_put(body);
 	atomic_fetch_add(&outcomes[*outcome], 1);
 	return 0;
-fail:
-	*outcome = e->code == ERR_BAD_REQUEST ? WEBHOOK_REJECTED :
-	    WEBHOOK_FAILED;
-	db_release(p, c);
 count:
 	json_object_put(body);
 	atomic_fetch_add(&outcomes[*outcome], 1);
