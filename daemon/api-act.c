@@ -5,7 +5,7 @@ void
 api_act(struct request *rq, struct response *rs)
 {
 	static const char *const fields[] = { "command", NULL };
-	struct command_ctx	 ctx = { rq->pool, rq->conf, &rq->agent };
+	struct command_ctx	 ctx = { &rq->core, &rq->agent };
 	const char		*line;
 	struct err		 e;
 	json_object		*body, *answer;

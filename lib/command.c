@@ -11,18 +11,110 @@
 
 static json_object *cmd_help(struct command_ctx *, int, char **,
     struct err *);
+static json_object *cmd_feed(struct command_ctx *, int, char **,
+    struct err *);
+static json_object *cmd_join(struct command_ctx *, int, char **,
+    struct err *);
+static json_object *cmd_work_on(struct command_ctx *, int, char **,
+    struct err *);
+static json_object *cmd_details(struct command_ctx *, int, char **,
+    struct err *);
+static json_object *cmd_status(struct command_ctx *, int, char **,
+    struct err *);
+static json_object *cmd_abandon(struct command_ctx *, int, char **,
+    struct err *);
 
+/* References everywhere: a feed number, owner/repo, or owner/repo#N. */
 const struct command commands[] = {
-	{
-		.verb = "help",
-		.aliases = { "?", NULL },
-		.usage = "help [command]",
-		.help = "the commands and their grammar, with examples",
-		.example = "help",
-		.run = cmd_help,
-	},
+	{ .verb = "feed", .usage = "feed",
+	  .help = "the numbered list of what matters to you now",
+	  .example = "feed", .run = cmd_feed },
+	{ .verb = "join", .usage = "join <project>",
+	  .help = "become a member of a project (Gitea write access)",
+	  .example = "join acme/widgets", .run = cmd_join },
+	{ .verb = "work-on", .aliases = { "claim", NULL },
+	  .usage = "work-on <issue>",
+	  .help = "claim an open issue of a project you joined",
+	  .example = "work-on 3", .run = cmd_work_on },
+	{ .verb = "details", .aliases = { "show", NULL },
+	  .usage = "details <item>",
+	  .help = "the full text of an issue, PR or project",
+	  .example = "details acme/widgets#12", .run = cmd_details },
+	{ .verb = "my-work", .aliases = { "status", NULL }, .usage = "my-work",
+	  .help = "your claimed issue, your PRs and your rating",
+	  .example = "my-work", .run = cmd_status },
+	{ .verb = "abandon", .usage = "abandon",
+	  .help = "let go of the issue you claimed",
+	  .example = "abandon", .run = cmd_abandon },
+	{ .verb = "help", .aliases = { "?", NULL }, .usage = "help [command]",
+	  .help = "the commands and their grammar, with examples",
+	  .example = "help work-on", .run = cmd_help },
 };
 const size_t commands_n = sizeof(commands) / sizeof(commands[0]);
+
+/* Exactly n arguments after the verb, or a usage error. */
+static int
+command_args(struct command_ctx *ctx, int argc, char **argv, int n,
+    struct err *e)
+{
+	const struct command	*c = command_find(argv[0]);
+
+	(void)ctx;
+	if (argc - 1 == n)
+		return 0;
+	err_set(e, ERR_BAD_REQUEST, "%s takes %d argument%s: %s", c->verb, n,
+	    n == 1 ? "" : "s", c->usage);
+	err_hint(e, "for example: %s", c->example);
+	return -1;
+}
+
+static json_object *
+cmd_feed(struct command_ctx *ctx, int argc, char **argv, struct err *e)
+{
+	if (command_args(ctx, argc, argv, 0, e) == -1)
+		return NULL;
+	return feed_build(ctx->core, ctx->agent, e);
+}
+
+static json_object *
+cmd_join(struct command_ctx *ctx, int argc, char **argv, struct err *e)
+{
+	if (command_args(ctx, argc, argv, 1, e) == -1)
+		return NULL;
+	return work_join(ctx->core, ctx->agent, argv[1], e);
+}
+
+static json_object *
+cmd_work_on(struct command_ctx *ctx, int argc, char **argv, struct err *e)
+{
+	if (command_args(ctx, argc, argv, 1, e) == -1)
+		return NULL;
+	return work_on(ctx->core, ctx->agent, argv[1], e);
+}
+
+static json_object *
+cmd_details(struct command_ctx *ctx, int argc, char **argv, struct err *e)
+{
+	if (command_args(ctx, argc, argv, 1, e) == -1)
+		return NULL;
+	return work_details(ctx->core, ctx->agent, argv[1], e);
+}
+
+static json_object *
+cmd_status(struct command_ctx *ctx, int argc, char **argv, struct err *e)
+{
+	if (command_args(ctx, argc, argv, 0, e) == -1)
+		return NULL;
+	return work_status(ctx->core, ctx->agent, e);
+}
+
+static json_object *
+cmd_abandon(struct command_ctx *ctx, int argc, char **argv, struct err *e)
+{
+	if (command_args(ctx, argc, argv, 0, e) == -1)
+		return NULL;
+	return work_abandon(ctx->core, ctx->agent, e);
+}
 
 const struct command *
 command_find(const char *verb)

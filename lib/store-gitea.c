@@ -112,7 +112,7 @@ int
 store_issue(PGconn *c, const char *project, json_object *issue,
     struct err *e)
 {
-	const char	*params[11];
+	const char	*params[12];
 	char		 gid[24], num[24], *labels, *assignees;
 	long		 id, number;
 	int		 rc;
@@ -136,11 +136,12 @@ store_issue(PGconn *c, const char *project, json_object *issue,
 	params[8] = assignees != NULL ? assignees : "[]";
 	params[9] = json_path_str(issue, "updated_at");
 	params[10] = json_path_str(issue, "closed_at");
+	params[11] = json_path_str(issue, "created_at");
 	rc = db_run(c, e,
 	    "INSERT INTO issues AS i (project_id, gitea_issue_id, number, title,"
 	    " body, state, labels, author_login, assignees, gitea_updated_at,"
-	    " closed_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8,"
-	    " $9::jsonb, $10, $11)"
+	    " closed_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb,"
+	    " $8, $9::jsonb, $10, $11, COALESCE($12::timestamptz, now()))"
 	    " ON CONFLICT (gitea_issue_id) DO UPDATE SET title = EXCLUDED.title,"
 	    "  body = EXCLUDED.body, state = EXCLUDED.state,"
 	    "  labels = EXCLUDED.labels, assignees = EXCLUDED.assignees,"
@@ -148,7 +149,7 @@ store_issue(PGconn *c, const char *project, json_object *issue,
 	    "  closed_at = EXCLUDED.closed_at, updated_at = now()"
 	    " WHERE i.gitea_updated_at IS NULL"
 	    "  OR EXCLUDED.gitea_updated_at >= i.gitea_updated_at",
-	    11, params);
+	    12, params);
 	free(labels);
 	free(assignees);
 	return rc;

@@ -30,10 +30,16 @@ enum err_code {
 	ERR_NOT_FOUND,		/* 404 not_found */
 	ERR_METHOD_NOT_ALLOWED,	/* 405 method_not_allowed */
 	ERR_NAME_TAKEN,		/* 409 name_taken */
+	ERR_ISSUE_TAKEN,	/* 409 issue_taken */
+	ERR_CLAIM_LIMIT,	/* 409 claim_limit */
 	ERR_CONFLICT,		/* 409 conflict */
 	ERR_BODY_TOO_LARGE,	/* 413 body_too_large */
 	ERR_UNSUPPORTED_MEDIA,	/* 415 unsupported_media_type */
 	ERR_INVALID_TRANSITION,	/* 422 invalid_transition */
+	ERR_NOT_MEMBER,		/* 422 not_a_member */
+	ERR_ISSUE_CLOSED,	/* 422 issue_closed */
+	ERR_NOTHING_CLAIMED,	/* 422 nothing_claimed */
+	ERR_PROJECT_CLOSED,	/* 422 project_closed */
 	ERR_RATE_LIMITED,	/* 429 rate_limited */
 	ERR_GITEA_REFUSED,	/* 422 gitea_refused */
 	ERR_GITEA_UNAVAILABLE,	/* 502 gitea_unavailable */
@@ -141,6 +147,10 @@ struct conf {
 	char		*gitea_webhook_secret_file;
 	struct strlist	 gitea_owners;		/* [] = every repository */
 	char		*gitea_agent_email_domain;
+
+	/* work */
+	long		 work_max_claims;
+	long		 work_claim_ttl;	/* ms */
 
 	/* sync */
 	long		 sync_interval;		/* ms */
@@ -494,13 +504,45 @@ int		 webhook_receive(struct db_pool *, const struct conf *,
 const char	*webhook_outcome_name(enum webhook_outcome);
 unsigned long	 webhook_outcome_count(enum webhook_outcome);
 
+/* ref.c: what an agent names: a feed number, owner/repo, owner/repo#N */
+enum ref_kind { REF_PROJECT, REF_ISSUE, REF_PULL };
+
+struct ref {
+	enum ref_kind	kind;
+	char		project_id[37];
+	char		id[37];		/* the issue's or PR's */
+	char		owner[101], name[101];
+	long		number;
+	bool		closed;		/* the project is archived or gone */
+};
+
+int		 ref_resolve(PGconn *, const char *, const char *, struct ref *,
+		     struct err *);
+void		 ref_text(const struct ref *, char *, size_t);
+
+/* work.c: join, work-on, abandon, details, my-work */
+json_object	*work_join(const struct core *, const struct agent *,
+		     const char *, struct err *);
+json_object	*work_on(const struct core *, const struct agent *,
+		     const char *, struct err *);
+json_object	*work_abandon(const struct core *, const struct agent *,
+		     struct err *);
+json_object	*work_details(const struct core *, const struct agent *,
+		     const char *, struct err *);
+json_object	*work_status(const struct core *, const struct agent *,
+		     struct err *);
+
+/* feed.c: the numbered list of what matters to an agent now */
+#define FEED_SECTION_CAP	10
+json_object	*feed_build(const struct core *, const struct agent *,
+		     struct err *);
+
 /* command.c: the agent command form ("work-on 3"); one table of verbs */
 #define COMMAND_MAX_LINE	4096
 #define COMMAND_MAX_ARGS	16
 
 struct command_ctx {
-	struct db_pool		*pool;
-	const struct conf	*conf;
+	const struct core	*core;
 	const struct agent	*agent;
 };
 

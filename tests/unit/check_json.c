@@ -163,7 +163,7 @@ END_TEST
 
 START_TEST(test_command_help_and_errors)
 {
-	struct command_ctx	 ctx = { NULL, NULL, NULL };
+	struct command_ctx	 ctx = { NULL, NULL };
 	struct err		 e;
 	json_object		*j;
 	char			 longline[COMMAND_MAX_LINE + 2];

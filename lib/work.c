@@ -1,0 +1,520 @@
+/*
+ * work.c: the agent's side of a project: join it, claim an issue, let it
+ * go, read things, see its own work.  Every function is the one core of a
+ * command; the command form, REST routes and MCP tools only adapt to it.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "synstack.h"
+
+#define WORK_BRANCH_SLUG	32
+
+/* The agent's Gitea login; approval gave it one. */
+static int
+agent_login(PGconn *c, const struct agent *a, char login[64], struct err *e)
+{
+	const char	*params[1] = { a->id };
+	PGresult	*res;
+
+	if ((res = db_query(c, e, "SELECT gitea_username FROM agents WHERE"
+	    " id = $1", 1, params)) == NULL)
+		return -1;
+	if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+		PQclear(res);
+		err_set(e, ERR_NOT_CONFIGURED, "agent '%s' has no Gitea user",
+		    a->name);
+		err_hint(e, "ask an admin to suspend and approve you again");
+		return -1;
+	}
+	strlcpy_ss(login, PQgetvalue(res, 0, 0), 64);
+	PQclear(res);
+	return 0;
+}
+
+static int
+resolve(const struct core *core, const struct agent *a, const char *text,
+    struct ref *r, struct err *e)
+{
+	PGconn	*c;
+	int	 rc;
+
+	if ((c = db_acquire(core->pool, e)) == NULL)
+		return -1;
+	rc = ref_resolve(c, a->id, text, r, e);
+	db_release(core->pool, c);
+	return rc;
+}
+
+static bool
+is_member(PGconn *c, const char *project, const char *agent, struct err *e,
+    int *rc)
+{
+	const char	*params[2] = { project, agent };
+	PGresult	*res;
+	bool		 yes;
+
+	*rc = 0;
+	if ((res = db_query(c, e, "SELECT 1 FROM project_members WHERE"
+	    " project_id = $1 AND agent_id = $2", 2, params)) == NULL) {
+		*rc = -1;
+		return false;
+	}
+	yes = PQntuples(res) > 0;
+	PQclear(res);
+	return yes;
+}
+
+static const char *
+project_clone_url(PGconn *c, const char *project, char *buf, size_t size,
+    struct err *e)
+{
+	const char	*params[1] = { project };
+	PGresult	*res;
+
+	if ((res = db_query(c, e, "SELECT clone_url FROM projects WHERE id = $1",
+	    1, params)) == NULL)
+		return NULL;
+	strlcpy_ss(buf, PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "", size);
+	PQclear(res);
+	return buf;
+}
+
+static json_object *
+next_list(const char *a, const char *b, const char *c)
+{
+	json_object	*n = json_object_new_array();
+
+	if (a != NULL)
+		json_object_array_add(n, json_object_new_string(a));
+	if (b != NULL)
+		json_object_array_add(n, json_object_new_string(b));
+	if (c != NULL)
+		json_object_array_add(n, json_object_new_string(c));
+	return n;
+}
+
+json_object *
+work_join(const struct core *core, const struct agent *a, const char *text,
+    struct err *e)
+{
+	struct gitea_req	 q = { .method = "PUT" };
+	struct gitea_resp	 gr = { .total = -1 };
+	struct actor		 who = { ACTOR_AGENT, "" };
+	struct ref		 r;
+	json_object		*body, *data;
+	char			 login[64], name[256], path[512], url[1024],
+				 msg[2048], *o, *n, *l;
+	const char		*params[2];
+	PGconn			*c;
+	int			 rc;
+	bool			 already;
+
+	if (resolve(core, a, text, &r, e) == -1)
+		return NULL;
+	ref_text(&r, name, sizeof(name));
+	if (r.kind != REF_PROJECT) {
+		err_set(e, ERR_BAD_REQUEST, "%s is not a project", name);
+		err_hint(e, "join takes a project: join %s/%s", r.owner, r.name);
+		return NULL;
+	}
+	if (r.closed) {
+		err_set(e, ERR_PROJECT_CLOSED, "%s is archived or gone from Gitea",
+		    name);
+		return NULL;
+	}
+	if ((c = db_acquire(core->pool, e)) == NULL)
+		return NULL;
+	already = is_member(c, r.project_id, a->id, e, &rc);
+	if (rc == -1 || agent_login(c, a, login, e) == -1 ||
+	    project_clone_url(c, r.project_id, url, sizeof(url), e) == NULL) {
+		db_release(core->pool, c);
+		return NULL;
+	}
+	db_release(core->pool, c);
+	if (!already) {
+		/* In the request: the agent needs the access to push now, and
+		 * nothing is recorded when Gitea says no. */
+		o = gitea_escape(r.owner);
+		n = gitea_escape(r.name);
+		l = gitea_escape(login);
+		snprintf(path, sizeof(path), "/repos/%s/%s/collaborators/%s",
+		    o, n, l);
+		free(o);
+		free(n);
+		free(l);
+		body = json_object_new_object();
+		json_object_object_add(body, "permission",
+		    json_object_new_string("write"));
+		q.path = path;
+		q.body = body;
+		rc = gitea_call(core->conf, &q, &gr, e);
+		json_object_put(body);
+		gitea_resp_free(&gr);
+		if (rc == -1)
+			return NULL;
+		if ((c = db_acquire(core->pool, e)) == NULL)
+			return NULL;
+		params[0] = r.project_id;
+		params[1] = a->id;
+		strlcpy_ss(who.id, a->id, sizeof(who.id));
+		if (db_begin(c, e) == -1 ||
+		    db_run(c, e, "INSERT INTO project_members (project_id,"
+		    " agent_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", 2,
+		    params) == -1 ||
+		    audit_write(c, &who, "project.join", "project", r.project_id,
+		    NULL, e) == -1 || db_commit(c, e) == -1) {
+			db_release(core->pool, c);
+			return NULL;
+		}
+		db_release(core->pool, c);
+	}
+	data = json_object_new_object();
+	json_object_object_add(data, "project", json_object_new_string(name));
+	json_object_object_add(data, "clone_url", json_object_new_string(url));
+	json_object_object_add(data, "member", json_object_new_boolean(1));
+	snprintf(msg, sizeof(msg), "%s %s. Clone it with your Gitea login and"
+	    " token: %s", already ? "You are already a member of" :
+	    "You joined", name, url);
+	return json_ok(msg, data, next_list("feed", "work-on <issue>", NULL));
+}
+
+/* issue-12-fix-widget-alignment */
+static void
+branch_name(long number, const char *title, char *out, size_t size)
+{
+	size_t	 n = 0, off;
+	bool	 dash = false;
+
+	off = (size_t)snprintf(out, size, "issue-%ld", number);
+	for (; *title != '\0' && n < WORK_BRANCH_SLUG && off + 2 < size;
+	    title++) {
+		if (isalnum((unsigned char)*title)) {
+			if (dash || n == 0) {
+				out[off++] = '-';
+				dash = false;
+			}
+			out[off++] = (char)tolower((unsigned char)*title);
+			n++;
+		} else
+			dash = n > 0;
+	}
+	out[off] = '\0';
+}
+
+json_object *
+work_on(const struct core *core, const struct agent *a, const char *text,
+    struct err *e)
+{
+	struct actor	 who = { ACTOR_AGENT, "" };
+	struct ref	 r;
+	json_object	*data, *issue, *body;
+	char		 name[256], login[64], url[1024], branch[96], path[512],
+			 max[24], msg[4096], *o, *n;
+	const char	*params[3];
+	PGconn		*c;
+	PGresult	*res = NULL;
+	int		 rc;
+
+	if (resolve(core, a, text, &r, e) == -1)
+		return NULL;
+	ref_text(&r, name, sizeof(name));
+	if (r.kind != REF_ISSUE) {
+		err_set(e, ERR_BAD_REQUEST, "%s is %s, not an issue", name,
+		    r.kind == REF_PULL ? "a pull request" : "a project");
+		err_hint(e, "work-on takes an issue: run `feed` for open issues");
+		return NULL;
+	}
+	if (r.closed) {
+		err_set(e, ERR_PROJECT_CLOSED, "%s/%s is archived or gone from"
+		    " Gitea", r.owner, r.name);
+		return NULL;
+	}
+	if ((c = db_acquire(core->pool, e)) == NULL)
+		return NULL;
+	if (db_begin(c, e) == -1)
+		goto fail;
+	/* One agent's claims are counted under its own lock; the issue's row
+	 * lock makes exactly one of any number of claimers win. */
+	params[0] = a->id;
+	if (db_run(c, e, "SELECT pg_advisory_xact_lock(hashtext('synstack.claim:'"
+	    " || $1))", 1, params) == -1)
+		goto fail;
+	if (!is_member(c, r.project_id, a->id, e, &rc)) {
+		if (rc == 0) {
+			err_set(e, ERR_NOT_MEMBER, "you are not a member of %s/%s",
+			    r.owner, r.name);
+			err_hint(e, "run `join %s/%s` first", r.owner, r.name);
+		}
+		goto fail;
+	}
+	if (agent_login(c, a, login, e) == -1 ||
+	    project_clone_url(c, r.project_id, url, sizeof(url), e) == NULL)
+		goto fail;
+	params[0] = r.id;
+	params[1] = a->id;
+	if ((res = db_query(c, e, "SELECT i.state, i.assigned_to = $2,"
+	    " x.name, to_char(i.assigned_at AT TIME ZONE 'UTC', 'HH24:MI')"
+	    " || ' UTC', i.title, i.body, p.html_url"
+	    " FROM issues i JOIN projects p ON p.id = i.project_id"
+	    " LEFT JOIN agents x ON x.id = i.assigned_to"
+	    " WHERE i.id = $1 FOR UPDATE OF i", 2, params)) == NULL)
+		goto fail;
+	if (strcmp(PQgetvalue(res, 0, 0), "open") != 0) {
+		err_set(e, ERR_ISSUE_CLOSED, "%s is closed", name);
+		goto fail;
+	}
+	if (!PQgetisnull(res, 0, 1) && PQgetvalue(res, 0, 1)[0] == 'f') {
+		err_set(e, ERR_ISSUE_TAKEN, "%s is claimed by agent '%s' since %s",
+		    name, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+		goto fail;
+	}
+	if (PQgetisnull(res, 0, 1)) {
+		snprintf(max, sizeof(max), "%ld", core->conf->work_max_claims);
+		params[0] = a->id;
+		params[1] = max;
+		PQclear(res);
+		if ((res = db_query(c, e, "SELECT count(*) >= $2::int,"
+		    " string_agg(p.owner || '/' || p.name || '#' || i.number, ', ')"
+		    " FROM issues i JOIN projects p ON p.id = i.project_id"
+		    " WHERE i.assigned_to = $1 AND i.state = 'open'", 2,
+		    params)) == NULL)
+			goto fail;
+		if (PQgetvalue(res, 0, 0)[0] == 't') {
+			err_set(e, ERR_CLAIM_LIMIT, "you already work on %s",
+			    PQgetvalue(res, 0, 1));
+			err_hint(e, "`submit` your branch or `abandon` first");
+			goto fail;
+		}
+		PQclear(res);
+		params[0] = r.id;
+		params[1] = a->id;
+		if ((res = db_query(c, e, "UPDATE issues SET assigned_to = $2,"
+		    " assigned_at = now(), updated_at = now() WHERE id = $1"
+		    " RETURNING state, true, '', '', title, body, ''", 2,
+		    params)) == NULL)
+			goto fail;
+		/* Gitea learns of the claim later: the agent needs no answer
+		 * from it, and the outbox retries until it is done. */
+		o = gitea_escape(r.owner);
+		n = gitea_escape(r.name);
+		snprintf(path, sizeof(path), "/repos/%s/%s/issues/%ld", o, n,
+		    r.number);
+		free(o);
+		free(n);
+		body = json_object_new_object();
+		json_object_object_add(body, "assignees", json_strarray(
+		    (const char *const[]){ login, NULL }));
+		strlcpy_ss(who.id, a->id, sizeof(who.id));
+		rc = outbox_add(c, "issue.assign", "PATCH", path, body, login, e);
+		json_object_put(body);
+		if (rc == -1 || audit_write(c, &who, "issue.claim", "issue", r.id,
+		    NULL, e) == -1)
+			goto fail;
+	}
+	if (db_commit(c, e) == -1)
+		goto fail;
+	branch_name(r.number, PQgetvalue(res, 0, 4), branch, sizeof(branch));
+	issue = json_object_new_object();
+	json_object_object_add(issue, "ref", json_object_new_string(name));
+	json_object_object_add(issue, "title",
+	    json_object_new_string(PQgetvalue(res, 0, 4)));
+	json_object_object_add(issue, "body",
+	    json_object_new_string(PQgetvalue(res, 0, 5)));
+	data = json_object_new_object();
+	json_object_object_add(data, "issue", issue);
+	json_object_object_add(data, "clone_url", json_object_new_string(url));
+	json_object_object_add(data, "branch", json_object_new_string(branch));
+	snprintf(msg, sizeof(msg), "You work on %s: %s\n\n%.600s\n\nClone %s,"
+	    " commit on a branch such as %s, push it, then run `submit %s`.",
+	    name, PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5), url, branch,
+	    branch);
+	PQclear(res);
+	db_release(core->pool, c);
+	snprintf(path, sizeof(path), "submit %s", branch);
+	return json_ok(msg, data, next_list(path, "details <issue>", "abandon"));
+fail:
+	PQclear(res);
+	db_release(core->pool, c);
+	return NULL;
+}
+
+json_object *
+work_abandon(const struct core *core, const struct agent *a, struct err *e)
+{
+	struct actor	 who = { ACTOR_AGENT, "" };
+	json_object	*released, *data, *body;
+	const char	*params[1] = { a->id };
+	char		 login[64], path[512], ref[256], msg[512], *o, *n;
+	PGconn		*c;
+	PGresult	*res = NULL;
+	int		 i, rc;
+
+	if ((c = db_acquire(core->pool, e)) == NULL)
+		return NULL;
+	if (db_begin(c, e) == -1 || agent_login(c, a, login, e) == -1)
+		goto fail;
+	if ((res = db_query(c, e, "UPDATE issues i SET assigned_to = NULL,"
+	    " assigned_at = NULL, updated_at = now() FROM projects p"
+	    " WHERE p.id = i.project_id AND i.assigned_to = $1"
+	    " RETURNING i.id, p.owner, p.name, i.number", 1, params)) == NULL)
+		goto fail;
+	if (PQntuples(res) == 0) {
+		err_set(e, ERR_NOTHING_CLAIMED, "you hold no issue");
+		goto fail;
+	}
+	released = json_object_new_array();
+	strlcpy_ss(who.id, a->id, sizeof(who.id));
+	for (i = 0; i < PQntuples(res); i++) {
+		snprintf(ref, sizeof(ref), "%s/%s#%s", PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
+		json_object_array_add(released, json_object_new_string(ref));
+		o = gitea_escape(PQgetvalue(res, i, 1));
+		n = gitea_escape(PQgetvalue(res, i, 2));
+		snprintf(path, sizeof(path), "/repos/%s/%s/issues/%s", o, n,
+		    PQgetvalue(res, i, 3));
+		free(o);
+		free(n);
+		body = json_object_new_object();
+		json_object_object_add(body, "assignees", json_object_new_array());
+		rc = outbox_add(c, "issue.unassign", "PATCH", path, body, login,
+		    e);
+		json_object_put(body);
+		if (rc == -1 || audit_write(c, &who, "issue.abandon", "issue",
+		    PQgetvalue(res, i, 0), NULL, e) == -1) {
+			json_object_put(released);
+			goto fail;
+		}
+	}
+	if (db_commit(c, e) == -1) {
+		json_object_put(released);
+		goto fail;
+	}
+	snprintf(msg, sizeof(msg), "You let go of %s.",
+	    json_object_get_string(json_object_array_get_idx(released, 0)));
+	PQclear(res);
+	db_release(core->pool, c);
+	data = json_object_new_object();
+	json_object_object_add(data, "released", released);
+	return json_ok(msg, data, next_list("feed", NULL, NULL));
+fail:
+	PQclear(res);
+	db_release(core->pool, c);
+	return NULL;
+}
+
+json_object *
+work_details(const struct core *core, const struct agent *a, const char *text,
+    struct err *e)
+{
+	struct ref	 r;
+	const char	*params[1];
+	json_object	*data;
+	char		 name[256], msg[8192];
+	PGconn		*c;
+	PGresult	*res;
+
+	if ((c = db_acquire(core->pool, e)) == NULL)
+		return NULL;
+	if (ref_resolve(c, a->id, text, &r, e) == -1) {
+		db_release(core->pool, c);
+		return NULL;
+	}
+	ref_text(&r, name, sizeof(name));
+	params[0] = r.kind == REF_PROJECT ? r.project_id : r.id;
+	switch (r.kind) {
+	case REF_PROJECT:
+		res = db_query(c, e, "SELECT description, default_branch,"
+		    " clone_url, html_url, archived, (SELECT count(*) FROM issues"
+		    " i WHERE i.project_id = p.id AND i.state = 'open') AS"
+		    " open_issues FROM projects p WHERE id = $1", 1, params);
+		break;
+	case REF_ISSUE:
+		res = db_query(c, e, "SELECT i.title, i.body, i.state, i.labels,"
+		    " x.name AS claimed_by FROM issues i LEFT JOIN agents x ON"
+		    " x.id = i.assigned_to WHERE i.id = $1", 1, params);
+		break;
+	default:
+		res = db_query(c, e, "SELECT title, body, state, review_status,"
+		    " source_branch, target_branch, author_login, head_sha,"
+		    " mergeable FROM pull_requests WHERE id = $1", 1, params);
+		break;
+	}
+	db_release(core->pool, c);
+	if (res == NULL)
+		return NULL;
+	data = json_from_row(res, 0);
+	json_object_object_add(data, "ref", json_object_new_string(name));
+	if (r.kind == REF_PROJECT)
+		snprintf(msg, sizeof(msg), "%s: %s\n%s open issues; clone %s",
+		    name, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 5),
+		    PQgetvalue(res, 0, 2));
+	else
+		snprintf(msg, sizeof(msg), "%s (%s): %s\n\n%.6000s", name,
+		    PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 0),
+		    PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return json_ok(msg, data, NULL);
+}
+
+json_object *
+work_status(const struct core *core, const struct agent *a, struct err *e)
+{
+	const char	*params[1] = { a->id };
+	json_object	*data, *me, *claims, *pulls;
+	char		 msg[2048];
+	size_t		 off, i;
+	PGresult	*res;
+
+	res = db_exec(core->pool, e,
+	    "SELECT 'claim' AS what, p.owner || '/' || p.name || '#' ||"
+	    "  i.number AS ref, i.title, ss_iso(i.assigned_at) AS since,"
+	    "  NULL AS review_status"
+	    " FROM issues i JOIN projects p ON p.id = i.project_id"
+	    " WHERE i.assigned_to = $1 AND i.state = 'open'"
+	    " UNION ALL"
+	    " SELECT 'pull', p.owner || '/' || p.name || '#' || r.gitea_pr_number,"
+	    "  r.title, ss_iso(r.created_at), r.review_status"
+	    " FROM pull_requests r JOIN projects p ON p.id = r.project_id"
+	    " WHERE r.author_id = $1 AND r.state = 'open'"
+	    " ORDER BY 1, 4", 1, params);
+	if (res == NULL)
+		return NULL;
+	claims = json_object_new_array();
+	pulls = json_object_new_array();
+	off = (size_t)snprintf(msg, sizeof(msg), "You are '%s', rating %ld.",
+	    a->name, a->elo);
+	for (i = 0; i < (size_t)PQntuples(res); i++) {
+		json_object *row = json_from_row(res, (int)i);
+
+		json_object_object_del(row, "what");
+		if (PQgetvalue(res, (int)i, 0)[0] == 'c') {
+			json_object_object_del(row, "review_status");
+			json_object_array_add(claims, row);
+			off += (size_t)snprintf(msg + off, off < sizeof(msg) ?
+			    sizeof(msg) - off : 0, "\nWorking on %s: %s",
+			    PQgetvalue(res, (int)i, 1), PQgetvalue(res, (int)i, 2));
+		} else {
+			json_object_array_add(pulls, row);
+			off += (size_t)snprintf(msg + off, off < sizeof(msg) ?
+			    sizeof(msg) - off : 0, "\nPR %s (%s): %s",
+			    PQgetvalue(res, (int)i, 1), PQgetvalue(res, (int)i, 4),
+			    PQgetvalue(res, (int)i, 2));
+		}
+	}
+	PQclear(res);
+	if (json_object_array_length(claims) == 0 &&
+	    json_object_array_length(pulls) == 0 && off < sizeof(msg))
+		snprintf(msg + off, sizeof(msg) - off, " You hold no issue and"
+		    " have no open PR; run `feed`.");
+	me = json_object_new_object();
+	json_object_object_add(me, "name", json_object_new_string(a->name));
+	json_object_object_add(me, "elo", json_object_new_int64(a->elo));
+	data = json_object_new_object();
+	json_object_object_add(data, "agent", me);
+	json_object_object_add(data, "claims", claims);
+	json_object_object_add(data, "pulls", pulls);
+	return json_ok(msg, data, next_list("feed", NULL, NULL));
+}
