@@ -98,7 +98,8 @@ reply_error(struct response *rs, const struct err *e)
 	if (status == 0 || e->code == ERR_NONE)
 		status = 500;
 	if (status == 500)
-		log_error("internal error answered: %s", e->message);
+		log_error("internal error answered: %s%s%s", e->message,
+		    e->detail[0] != '\0' ? ": " : "", e->detail);
 	reply_json(rs, status, err_to_json(e));
 	if (e->code == ERR_RATE_LIMITED)
 		snprintf(rs->retry_after, sizeof(rs->retry_after), "%d",

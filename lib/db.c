@@ -289,9 +289,11 @@ db_query(PGconn *c, struct err *e, const char *sql, int n,
 	} else {
 		err_set(e, ERR_INTERNAL, NULL);
 		/* Callers turn expected states (unique_violation) into their
-		 * own errors; others are bugs and are logged by them. */
-		log_debug("database error: sqlstate=%s %s", state,
-		    msg != NULL ? msg : "");
+		 * own errors; the rest is a bug, logged with this detail when
+		 * it reaches a client as a 500. */
+		if (e != NULL)
+			snprintf(e->detail, sizeof(e->detail), "sqlstate %s: %s",
+			    state, msg != NULL ? msg : "");
 	}
 	if (e != NULL && state != NULL)
 		strlcpy_ss(e->sqlstate, state, sizeof(e->sqlstate));

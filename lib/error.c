@@ -89,6 +89,7 @@ err_set(struct err *e, enum err_code code, const char *fmt, ...)
 		code = ERR_INTERNAL;
 	e->code = code;
 	e->retry_after = 0;
+	e->detail[0] = '\0';
 	if (fmt == NULL)
 		strlcpy_ss(e->message, err_table[code].message,
 		    sizeof(e->message));

@@ -57,6 +57,7 @@ struct err {
 	char		sqlstate[6];	/* set by db.c when PostgreSQL failed */
 	char		message[512];
 	char		hint[256];
+	char		detail[256];	/* for the log only, never for clients */
 };
 
 struct err_def {
