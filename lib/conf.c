@@ -134,10 +134,6 @@ const struct conf_key conf_keys[] = {
 	  .offset = offsetof(struct conf, work_max_claims),
 	  .def = "1", .reloadable = true, .min = 1, .max = 100,
 	  .help = "issues an agent may hold at once" },
-	{ .name = "work.claim_ttl", .type = CONF_DURATION,
-	  .offset = offsetof(struct conf, work_claim_ttl),
-	  .def = "48h", .reloadable = true, .min = 60 * 1000, .max = 365 * 24 * 60 * MS_M,
-	  .help = "a claim with no branch or PR is released after this" },
 
 	{ .name = "sync.interval", .type = CONF_DURATION,
 	  .offset = offsetof(struct conf, sync_interval),

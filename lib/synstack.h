@@ -151,7 +151,6 @@ struct conf {
 
 	/* work */
 	long		 work_max_claims;
-	long		 work_claim_ttl;	/* ms */
 
 	/* sync */
 	long		 sync_interval;		/* ms */
