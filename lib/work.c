@@ -215,7 +215,7 @@ work_on(const struct core *core, const struct agent *a, const char *text,
 			 max[24], msg[4096], *o, *n;
 	const char	*params[3];
 	PGconn		*c;
-	PGresult	*res = NULL;
+	PGresult	*res = NULL, *held;
 	int		 rc;
 
 	if (resolve(core, a, text, &r, e) == -1)
@@ -253,14 +253,21 @@ work_on(const struct core *core, const struct agent *a, const char *text,
 	if (agent_login(c, a, login, e) == -1 ||
 	    project_clone_url(c, r.project_id, url, sizeof(url), e) == NULL)
 		goto fail;
+	/* Lock the issue first; what it says is read after the lock, in
+	 * statements of their own, so a claimer that waited sees the
+	 * winner's committed claim, name included. */
 	params[0] = r.id;
+	if (db_run(c, e, "SELECT 1 FROM issues WHERE id = $1 FOR UPDATE", 1,
+	    params) == -1)
+		goto fail;
 	params[1] = a->id;
 	if ((res = db_query(c, e, "SELECT i.state, i.assigned_to = $2,"
 	    " x.name, to_char(i.assigned_at AT TIME ZONE 'UTC', 'HH24:MI')"
-	    " || ' UTC', i.title, i.body, p.html_url"
+	    " || ' UTC', i.title, i.body,"
+	    " p.html_url || '/issues/' || i.number"
 	    " FROM issues i JOIN projects p ON p.id = i.project_id"
 	    " LEFT JOIN agents x ON x.id = i.assigned_to"
-	    " WHERE i.id = $1 FOR UPDATE OF i", 2, params)) == NULL)
+	    " WHERE i.id = $1", 2, params)) == NULL)
 		goto fail;
 	if (strcmp(PQgetvalue(res, 0, 0), "open") != 0) {
 		err_set(e, ERR_ISSUE_CLOSED, "%s is closed", name);
@@ -275,26 +282,25 @@ work_on(const struct core *core, const struct agent *a, const char *text,
 		snprintf(max, sizeof(max), "%ld", core->conf->work_max_claims);
 		params[0] = a->id;
 		params[1] = max;
-		PQclear(res);
-		if ((res = db_query(c, e, "SELECT count(*) >= $2::int,"
+		if ((held = db_query(c, e, "SELECT count(*) >= $2::int,"
 		    " string_agg(p.owner || '/' || p.name || '#' || i.number, ', ')"
 		    " FROM issues i JOIN projects p ON p.id = i.project_id"
 		    " WHERE i.assigned_to = $1 AND i.state = 'open'", 2,
 		    params)) == NULL)
 			goto fail;
-		if (PQgetvalue(res, 0, 0)[0] == 't') {
+		if (PQgetvalue(held, 0, 0)[0] == 't') {
 			err_set(e, ERR_CLAIM_LIMIT, "you already work on %s",
-			    PQgetvalue(res, 0, 1));
+			    PQgetvalue(held, 0, 1));
 			err_hint(e, "`submit` your branch or `abandon` first");
+			PQclear(held);
 			goto fail;
 		}
-		PQclear(res);
+		PQclear(held);
 		params[0] = r.id;
 		params[1] = a->id;
-		if ((res = db_query(c, e, "UPDATE issues SET assigned_to = $2,"
-		    " assigned_at = now(), updated_at = now() WHERE id = $1"
-		    " RETURNING state, true, '', '', title, body, ''", 2,
-		    params)) == NULL)
+		if (db_run(c, e, "UPDATE issues SET assigned_to = $2,"
+		    " assigned_at = now(), updated_at = now() WHERE id = $1", 2,
+		    params) == -1)
 			goto fail;
 		/* Gitea learns of the claim later: the agent needs no answer
 		 * from it, and the outbox retries until it is done. */
@@ -323,6 +329,8 @@ work_on(const struct core *core, const struct agent *a, const char *text,
 	    json_object_new_string(PQgetvalue(res, 0, 4)));
 	json_object_object_add(issue, "body",
 	    json_object_new_string(PQgetvalue(res, 0, 5)));
+	json_object_object_add(issue, "url",
+	    json_object_new_string(PQgetvalue(res, 0, 6)));
 	data = json_object_new_object();
 	json_object_object_add(data, "issue", issue);
 	json_object_object_add(data, "clone_url", json_object_new_string(url));
