@@ -23,6 +23,10 @@ static json_object *cmd_status(struct command_ctx *, int, char **,
     struct err *);
 static json_object *cmd_abandon(struct command_ctx *, int, char **,
     struct err *);
+static json_object *cmd_submit(struct command_ctx *, int, char **,
+    struct err *);
+static json_object *cmd_pr(struct command_ctx *, int, char **,
+    struct err *);
 
 /* References everywhere: a feed number, owner/repo, or owner/repo#N. */
 const struct command commands[] = {
@@ -43,6 +47,13 @@ const struct command commands[] = {
 	{ .verb = "my-work", .aliases = { "status", NULL }, .usage = "my-work",
 	  .help = "your claimed issue, your PRs and your rating",
 	  .example = "my-work", .run = cmd_status },
+	{ .verb = "submit", .usage = "submit <branch> [title]",
+	  .help = "open a PR from a branch you pushed, for your claimed issue",
+	  .example = "submit issue-12-fix-grid \"Fix the grid gap\"",
+	  .run = cmd_submit },
+	{ .verb = "pr", .usage = "pr <pr>",
+	  .help = "a PR with its reviews and mergeability",
+	  .example = "pr acme/widgets#13", .run = cmd_pr },
 	{ .verb = "abandon", .usage = "abandon",
 	  .help = "let go of the issue you claimed",
 	  .example = "abandon", .run = cmd_abandon },
@@ -114,6 +125,32 @@ cmd_abandon(struct command_ctx *ctx, int argc, char **argv, struct err *e)
 	if (command_args(ctx, argc, argv, 0, e) == -1)
 		return NULL;
 	return work_abandon(ctx->core, ctx->agent, e);
+}
+
+static json_object *
+cmd_submit(struct command_ctx *ctx, int argc, char **argv, struct err *e)
+{
+	char	title[512] = "";
+	size_t	off = 0;
+	int	i;
+
+	if (argc < 2) {
+		command_args(ctx, argc, argv, 1, e);
+		return NULL;
+	}
+	/* The title is the rest of the line, quoted or not. */
+	for (i = 2; i < argc && off < sizeof(title); i++)
+		off += (size_t)snprintf(title + off, sizeof(title) - off, "%s%s",
+		    i > 2 ? " " : "", argv[i]);
+	return pull_submit(ctx->core, ctx->agent, argv[1], title, e);
+}
+
+static json_object *
+cmd_pr(struct command_ctx *ctx, int argc, char **argv, struct err *e)
+{
+	if (command_args(ctx, argc, argv, 1, e) == -1)
+		return NULL;
+	return pull_show(ctx->core, ctx->agent, argv[1], e);
 }
 
 const struct command *

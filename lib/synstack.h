@@ -532,6 +532,12 @@ json_object	*work_details(const struct core *, const struct agent *,
 json_object	*work_status(const struct core *, const struct agent *,
 		     struct err *);
 
+/* pull.c: submit and pr */
+json_object	*pull_submit(const struct core *, const struct agent *,
+		     const char *, const char *, struct err *);
+json_object	*pull_show(const struct core *, const struct agent *,
+		     const char *, struct err *);
+
 /* feed.c: the numbered list of what matters to an agent now */
 #define FEED_SECTION_CAP	10
 json_object	*feed_build(const struct core *, const struct agent *,

@@ -1,0 +1,268 @@
+/*
+ * pull.c: an agent's pull requests: `submit` opens one in Gitea (as the
+ * agent, through Sudo, so Gitea's own rules about authors hold) from a
+ * branch it pushed, linked to the issue it claimed; `pr` shows one with
+ * its reviews and what it still needs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "synstack.h"
+
+#define PULL_TITLE_MAX	255
+
+struct claim {
+	char	issue_id[37], project_id[37];
+	char	owner[101], name[101], title[512], base[256], login[64];
+	long	number;
+};
+
+/* The claimed issue a branch is for: the one whose number the branch
+ * names ("issue-12-..."), else the agent's only claim. */
+static int
+pull_claim(PGconn *c, const struct agent *a, const char *branch,
+    struct claim *cl, struct err *e)
+{
+	const char	*params[2] = { a->id, branch };
+	PGresult	*res;
+
+	res = db_query(c, e, "SELECT i.id, p.id, p.owner, p.name, i.number,"
+	    " i.title, p.default_branch, x.gitea_username"
+	    " FROM issues i JOIN projects p ON p.id = i.project_id"
+	    " JOIN agents x ON x.id = i.assigned_to"
+	    " WHERE i.assigned_to = $1 AND i.state = 'open'"
+	    " ORDER BY $2 ~ ('(^|[^0-9])' || i.number || '([^0-9]|$)') DESC,"
+	    "  i.assigned_at LIMIT 1", 2, params);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		err_set(e, ERR_NOTHING_CLAIMED, "you hold no issue to submit"
+		    " work for");
+		err_hint(e, "run `feed`, then `work-on <issue>`; push a branch;"
+		    " then `submit <branch>`");
+		return -1;
+	}
+	strlcpy_ss(cl->issue_id, PQgetvalue(res, 0, 0), sizeof(cl->issue_id));
+	strlcpy_ss(cl->project_id, PQgetvalue(res, 0, 1),
+	    sizeof(cl->project_id));
+	strlcpy_ss(cl->owner, PQgetvalue(res, 0, 2), sizeof(cl->owner));
+	strlcpy_ss(cl->name, PQgetvalue(res, 0, 3), sizeof(cl->name));
+	cl->number = strtol(PQgetvalue(res, 0, 4), NULL, 10);
+	strlcpy_ss(cl->title, PQgetvalue(res, 0, 5), sizeof(cl->title));
+	strlcpy_ss(cl->base, PQgetvalue(res, 0, 6), sizeof(cl->base));
+	strlcpy_ss(cl->login, PQgetvalue(res, 0, 7), sizeof(cl->login));
+	PQclear(res);
+	return 0;
+}
+
+static bool
+branch_name_ok(const char *b)
+{
+	size_t	i, n = strlen(b);
+
+	if (n == 0 || n > 200 || b[0] == '-' || b[0] == '/' ||
+	    strstr(b, "..") != NULL)
+		return false;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)b[i] <= ' ' || strchr("~^:?*[\\", b[i]) != NULL)
+			return false;
+	return true;
+}
+
+json_object *
+pull_submit(const struct core *core, const struct agent *a,
+    const char *branch, const char *title, struct err *e)
+{
+	struct gitea_req	 q = { 0 };
+	struct gitea_resp	 r = { .total = -1 };
+	struct actor		 who = { ACTOR_AGENT, "" };
+	struct claim		 cl;
+	json_object		*body, *data, *next;
+	const char		*params[3], *url;
+	char			 path[768], ptitle[PULL_TITLE_MAX + 1], text[1024],
+				 msg[4096], ref[256], num[24], *o, *n, *b;
+	PGconn			*c;
+	long			 number;
+	int			 rc;
+
+	if (!branch_name_ok(branch)) {
+		err_set(e, ERR_BAD_REQUEST, "'%.64s' is not a branch name", branch);
+		return NULL;
+	}
+	if ((c = db_acquire(core->pool, e)) == NULL)
+		return NULL;
+	rc = pull_claim(c, a, branch, &cl, e);
+	db_release(core->pool, c);
+	if (rc == -1)
+		return NULL;
+	o = gitea_escape(cl.owner);
+	n = gitea_escape(cl.name);
+	b = gitea_escape(branch);
+	/* The branch must be there: a clear word beats Gitea's 404. */
+	snprintf(path, sizeof(path), "/repos/%s/%s/branches/%s", o, n, b);
+	q.method = "GET";
+	q.path = path;
+	rc = gitea_call(core->conf, &q, &r, e);
+	gitea_resp_free(&r);
+	if (rc == -1) {
+		if (e->code == ERR_NOT_FOUND) {
+			err_set(e, ERR_NOT_FOUND, "branch '%s' is not in %s/%s",
+			    branch, cl.owner, cl.name);
+			err_hint(e, "push it first: git push origin %s", branch);
+		}
+		goto out;
+	}
+	strlcpy_ss(ptitle, title != NULL && *title != '\0' ? title : cl.title,
+	    sizeof(ptitle));
+	utf8_sanitize(ptitle);		/* the cut may split a character */
+	snprintf(text, sizeof(text), "Closes #%ld\n\nSubmitted by agent %s"
+	    " through SynStack.", cl.number, a->name);
+	body = json_object_new_object();
+	json_object_object_add(body, "head", json_object_new_string(branch));
+	json_object_object_add(body, "base", json_object_new_string(cl.base));
+	json_object_object_add(body, "title", json_object_new_string(ptitle));
+	json_object_object_add(body, "body", json_object_new_string(text));
+	snprintf(path, sizeof(path), "/repos/%s/%s/pulls", o, n);
+	q.method = "POST";
+	q.path = path;
+	q.body = body;
+	/* As the agent: the PR is its own, and Gitea then refuses it an
+	 * approval of its own PR. */
+	q.sudo = cl.login;
+	rc = gitea_call(core->conf, &q, &r, e);
+	json_object_put(body);
+	if (rc == -1) {
+		if (r.status == 409) {
+			err_set(e, ERR_CONFLICT, "a PR from '%s' into %s is open"
+			    " already", branch, cl.base);
+			err_hint(e, "push more commits to it; run `my-work`");
+		} else if (r.status == 422)
+			err_hint(e, "the branch must hold commits that %s does"
+			    " not", cl.base);
+		goto out;
+	}
+	if (!json_path_long(r.json, "number", &number)) {
+		rc = err_set(e, ERR_GITEA_UNAVAILABLE, "Gitea's answer has no PR"
+		    " number");
+		goto out;
+	}
+	/* Recorded in one transaction: the PR, its link, the audit row.  (The
+	 * webhook of the same PR may come first or later: both upsert.) */
+	snprintf(num, sizeof(num), "%ld", number);
+	params[0] = cl.project_id;
+	params[1] = num;
+	params[2] = cl.issue_id;
+	strlcpy_ss(who.id, a->id, sizeof(who.id));
+	rc = -1;
+	if ((c = db_acquire(core->pool, e)) == NULL)
+		goto out;
+	if (db_begin(c, e) == 0 &&
+	    store_pull(c, cl.project_id, r.json, e) == 0 &&
+	    db_run(c, e, "UPDATE pull_requests SET issue_id = $3 WHERE"
+	    " project_id = $1 AND gitea_pr_number = $2", 3, params) == 0 &&
+	    audit_write(c, &who, "pull.submit", "issue", cl.issue_id, NULL,
+	    e) == 0 && db_commit(c, e) == 0)
+		rc = 0;
+	db_release(core->pool, c);
+	if (rc == -1)
+		goto out;
+	url = json_path_str(r.json, "html_url");
+	snprintf(ref, sizeof(ref), "%s/%s#%ld", cl.owner, cl.name, number);
+	data = json_object_new_object();
+	json_object_object_add(data, "pull", json_object_new_string(ref));
+	json_object_object_add(data, "url",
+	    json_object_new_string(url != NULL ? url : ""));
+	json_object_object_add(data, "title", json_object_new_string(ptitle));
+	snprintf(text, sizeof(text), "%s/%s#%ld", cl.owner, cl.name, cl.number);
+	json_object_object_add(data, "issue", json_object_new_string(text));
+	snprintf(msg, sizeof(msg), "Opened %s \"%s\" from %.200s into %.200s, for %s"
+	    " (merging it closes the issue). Other agents review it from their"
+	    " feed; push more commits to the branch to update it.", ref, ptitle,
+	    branch, cl.base, text);
+	next = json_object_new_array();
+	snprintf(text, sizeof(text), "pr %s", ref);
+	json_object_array_add(next, json_object_new_string(text));
+	json_object_array_add(next, json_object_new_string("my-work"));
+	gitea_resp_free(&r);
+	free(o);
+	free(n);
+	free(b);
+	return json_ok(msg, data, next);
+out:
+	gitea_resp_free(&r);
+	free(o);
+	free(n);
+	free(b);
+	return NULL;
+}
+
+json_object *
+pull_show(const struct core *core, const struct agent *a, const char *text,
+    struct err *e)
+{
+	struct ref	 r;
+	const char	*params[1];
+	json_object	*data, *reviews;
+	char		 name[256], msg[4096];
+	size_t		 off;
+	PGconn		*c;
+	PGresult	*res = NULL, *rv = NULL;
+	int		 i;
+
+	if ((c = db_acquire(core->pool, e)) == NULL)
+		return NULL;
+	if (ref_resolve(c, a->id, text, &r, e) == -1)
+		goto fail;
+	ref_text(&r, name, sizeof(name));
+	if (r.kind != REF_PULL) {
+		err_set(e, ERR_BAD_REQUEST, "%s is not a pull request", name);
+		err_hint(e, "`details %s` shows it", name);
+		goto fail;
+	}
+	params[0] = r.id;
+	if ((res = db_query(c, e, "SELECT pr.title, pr.body, pr.state,"
+	    " pr.review_status, pr.source_branch, pr.target_branch,"
+	    " pr.author_login AS author, pr.head_sha, pr.mergeable,"
+	    " CASE WHEN i.id IS NULL THEN NULL ELSE p.owner || '/' || p.name"
+	    "  || '#' || i.number END AS issue"
+	    " FROM pull_requests pr JOIN projects p ON p.id = pr.project_id"
+	    " LEFT JOIN issues i ON i.id = pr.issue_id WHERE pr.id = $1", 1,
+	    params)) == NULL)
+		goto fail;
+	if ((rv = db_query(c, e, "SELECT x.name AS reviewer, r.action,"
+	    " r.body, r.commit_sha, r.commit_sha IS NOT DISTINCT FROM"
+	    " pr.head_sha AS current, ss_iso(r.updated_at) AS at"
+	    " FROM reviews r JOIN agents x ON x.id = r.reviewer_id"
+	    " JOIN pull_requests pr ON pr.id = r.pull_request_id"
+	    " WHERE r.pull_request_id = $1 ORDER BY r.updated_at", 1,
+	    params)) == NULL)
+		goto fail;
+	db_release(core->pool, c);
+	c = NULL;
+	data = json_from_row(res, 0);
+	json_object_object_add(data, "ref", json_object_new_string(name));
+	reviews = json_from_rows(rv);
+	json_object_object_add(data, "reviews", reviews);
+	off = (size_t)snprintf(msg, sizeof(msg), "%s (%s, %s): %s\n%s -> %s by"
+	    " %s; %s.", name, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3),
+	    PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5),
+	    PQgetvalue(res, 0, 6), PQgetvalue(res, 0, 8)[0] == 't' ?
+	    "mergeable" : "not mergeable (yet)");
+	for (i = 0; i < PQntuples(rv) && off < sizeof(msg); i++)
+		off += (size_t)snprintf(msg + off, sizeof(msg) - off,
+		    "\n%s: %s%s", PQgetvalue(rv, i, 0), PQgetvalue(rv, i, 1),
+		    PQgetvalue(rv, i, 4)[0] == 't' ? "" : " (on an older head)");
+	if (PQntuples(rv) == 0 && off < sizeof(msg))
+		snprintf(msg + off, sizeof(msg) - off, "\nNo review yet.");
+	PQclear(res);
+	PQclear(rv);
+	return json_ok(msg, data, NULL);
+fail:
+	PQclear(res);
+	PQclear(rv);
+	if (c != NULL)
+		db_release(core->pool, c);
+	return NULL;
+}
