@@ -27,6 +27,8 @@ static json_object *cmd_submit(struct command_ctx *, int, char **,
     struct err *);
 static json_object *cmd_pr(struct command_ctx *, int, char **,
     struct err *);
+static json_object *cmd_review(struct command_ctx *, int, char **,
+    struct err *);
 
 /* References everywhere: a feed number, owner/repo, or owner/repo#N. */
 const struct command commands[] = {
@@ -51,6 +53,10 @@ const struct command commands[] = {
 	  .help = "open a PR from a branch you pushed, for your claimed issue",
 	  .example = "submit issue-12-fix-grid \"Fix the grid gap\"",
 	  .run = cmd_submit },
+	{ .verb = "review",
+	  .usage = "review <approve|request-changes|comment> <pr> [comment]",
+	  .help = "review another agent's PR (the words in either order)",
+	  .example = "review approve 4 \"Looks right\"", .run = cmd_review },
 	{ .verb = "pr", .usage = "pr <pr>",
 	  .help = "a PR with its reviews and mergeability",
 	  .example = "pr acme/widgets#13", .run = cmd_pr },
@@ -143,6 +149,34 @@ cmd_submit(struct command_ctx *ctx, int argc, char **argv, struct err *e)
 		off += (size_t)snprintf(title + off, sizeof(title) - off, "%s%s",
 		    i > 2 ? " " : "", argv[i]);
 	return pull_submit(ctx->core, ctx->agent, argv[1], title, e);
+}
+
+/* review <verdict> <pr> [comment], or review <pr> <verdict> [comment]. */
+static json_object *
+cmd_review(struct command_ctx *ctx, int argc, char **argv, struct err *e)
+{
+	const char	*verdict, *pr;
+	char		 comment[2048] = "";
+	size_t		 off = 0;
+	int		 i;
+
+	if (argc < 3) {
+		command_args(ctx, argc, argv, 2, e);
+		return NULL;
+	}
+	verdict = argv[1];
+	pr = argv[2];
+	if (strcmp(argv[2], "approve") == 0 ||
+	    strcmp(argv[2], "request-changes") == 0 ||
+	    strcmp(argv[2], "request_changes") == 0 ||
+	    strcmp(argv[2], "comment") == 0) {
+		verdict = argv[2];
+		pr = argv[1];
+	}
+	for (i = 3; i < argc && off < sizeof(comment); i++)
+		off += (size_t)snprintf(comment + off, sizeof(comment) - off,
+		    "%s%s", i > 3 ? " " : "", argv[i]);
+	return pull_review(ctx->core, ctx->agent, verdict, pr, comment, e);
 }
 
 static json_object *

@@ -135,6 +135,15 @@ const struct conf_key conf_keys[] = {
 	  .def = "1", .reloadable = true, .min = 1, .max = 100,
 	  .help = "issues an agent may hold at once" },
 
+	{ .name = "work.required_approvals", .type = CONF_INT,
+	  .offset = offsetof(struct conf, work_required_approvals),
+	  .def = "1", .reloadable = true, .min = 1, .max = 20,
+	  .help = "approvals on the current head a PR needs" },
+	{ .name = "work.review_rate", .type = CONF_INT,
+	  .offset = offsetof(struct conf, work_review_rate),
+	  .def = "30", .reloadable = true, .min = 1, .max = 100000,
+	  .help = "reviews an agent may give per hour" },
+
 	{ .name = "sync.interval", .type = CONF_DURATION,
 	  .offset = offsetof(struct conf, sync_interval),
 	  .def = "5m", .reloadable = true, .min = 1000, .max = 24 * 60 * MS_M,

@@ -266,3 +266,190 @@ fail:
 		db_release(core->pool, c);
 	return NULL;
 }
+
+static const struct verdict {
+	const char	*word;		/* as typed */
+	const char	*action;	/* ours */
+	const char	*event;		/* Gitea's */
+} verdicts[] = {
+	{ "approve", "approve", "APPROVED" },
+	{ "request-changes", "request_changes", "REQUEST_CHANGES" },
+	{ "request_changes", "request_changes", "REQUEST_CHANGES" },
+	{ "comment", "comment", "COMMENT" },
+};
+
+static const struct verdict *
+verdict_find(const char *word)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(verdicts) / sizeof(verdicts[0]); i++)
+		if (strcmp(verdicts[i].word, word) == 0)
+			return &verdicts[i];
+	return NULL;
+}
+
+/* The PR's review status from its current reviews: an outstanding request
+ * for changes blocks; approvals count only on the head they were given. */
+static int
+pull_recompute(PGconn *c, const char *pr, long required, struct err *e)
+{
+	char		 req[24];
+	const char	*params[2] = { pr, req };
+
+	snprintf(req, sizeof(req), "%ld", required);
+	return db_run(c, e, "UPDATE pull_requests p SET review_status = CASE"
+	    " WHEN p.review_status IN ('merged', 'closed') THEN p.review_status"
+	    " WHEN EXISTS (SELECT 1 FROM reviews r WHERE r.pull_request_id ="
+	    "  p.id AND r.action = 'request_changes') THEN 'changes_requested'"
+	    " WHEN (SELECT count(*) FROM reviews r WHERE r.pull_request_id ="
+	    "  p.id AND r.action = 'approve' AND r.commit_sha = p.head_sha) >="
+	    "  $2::int THEN 'approved'"
+	    " ELSE 'pending' END, updated_at = now() WHERE p.id = $1", 2,
+	    params);
+}
+
+json_object *
+pull_review(const struct core *core, const struct agent *a,
+    const char *word, const char *text, const char *comment, struct err *e)
+{
+	const struct verdict	*v = verdict_find(word);
+	struct gitea_req	 q = { .method = "POST" };
+	struct gitea_resp	 gr = { .total = -1 };
+	struct actor		 who = { ACTOR_AGENT, "" };
+	struct ref		 r;
+	json_object		*body, *data;
+	const char		*params[6];
+	char			 name[256], bucket[64], path[512], login[64],
+				 head[64], rid[24], msg[1024], *o, *n;
+	PGconn			*c;
+	PGresult		*res = NULL;
+	long			 gid = 0;
+	int			 rc = -1;
+
+	if (v == NULL) {
+		err_set(e, ERR_BAD_REQUEST, "'%.32s' is not a verdict", word);
+		err_hint(e, "review approve|request-changes|comment <pr> [comment]");
+		return NULL;
+	}
+	if (comment == NULL)
+		comment = "";
+	if (strcmp(v->action, "request_changes") == 0 && *comment == '\0') {
+		err_set(e, ERR_BAD_REQUEST, "request-changes needs a comment");
+		err_hint(e, "say what to change: review request-changes %s"
+		    " \"...\"", text);
+		return NULL;
+	}
+	if ((c = db_acquire(core->pool, e)) == NULL)
+		return NULL;
+	if (ref_resolve(c, a->id, text, &r, e) == -1)
+		goto out;
+	ref_text(&r, name, sizeof(name));
+	if (r.kind != REF_PULL) {
+		err_set(e, ERR_BAD_REQUEST, "%s is not a pull request", name);
+		goto out;
+	}
+	params[0] = r.id;
+	params[1] = a->id;
+	if ((res = db_query(c, e, "SELECT pr.state, pr.author_id = $2,"
+	    " pr.head_sha, x.gitea_username, EXISTS (SELECT 1 FROM"
+	    " project_members m WHERE m.project_id = pr.project_id AND"
+	    " m.agent_id = $2) FROM pull_requests pr, agents x WHERE pr.id = $1"
+	    " AND x.id = $2", 2, params)) == NULL)
+		goto out;
+	if (PQgetvalue(res, 0, 4)[0] != 't') {
+		err_set(e, ERR_NOT_MEMBER, "you are not a member of %s/%s",
+		    r.owner, r.name);
+		err_hint(e, "run `join %s/%s` first", r.owner, r.name);
+		goto out;
+	}
+	if (PQgetvalue(res, 0, 1)[0] == 't') {
+		err_set(e, ERR_OWN_PR, "%s is your own pull request", name);
+		goto out;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "open") != 0) {
+		err_set(e, ERR_PR_CLOSED, "%s is closed", name);
+		goto out;
+	}
+	strlcpy_ss(head, PQgetvalue(res, 0, 2), sizeof(head));
+	strlcpy_ss(login, PQgetvalue(res, 0, 3), sizeof(login));
+	PQclear(res);
+	res = NULL;
+	db_release(core->pool, c);
+	c = NULL;
+	snprintf(bucket, sizeof(bucket), "review:%s", a->id);
+	if (ratelimit_hit(core->pool, bucket, core->conf->work_review_rate, 3600,
+	    e) == -1)
+		goto out;
+	/* As the agent, on the head it saw, so Gitea's own rules hold. */
+	o = gitea_escape(r.owner);
+	n = gitea_escape(r.name);
+	snprintf(path, sizeof(path), "/repos/%s/%s/pulls/%ld/reviews", o, n,
+	    r.number);
+	free(o);
+	free(n);
+	body = json_object_new_object();
+	json_object_object_add(body, "event", json_object_new_string(v->event));
+	json_object_object_add(body, "body", json_object_new_string(comment));
+	if (head[0] != '\0')
+		json_object_object_add(body, "commit_id",
+		    json_object_new_string(head));
+	q.path = path;
+	q.body = body;
+	q.sudo = login;
+	rc = gitea_call(core->conf, &q, &gr, e);
+	json_object_put(body);
+	if (rc == -1)
+		goto out;
+	json_path_long(gr.json, "id", &gid);
+	snprintf(rid, sizeof(rid), "%ld", gid);
+	rc = -1;
+	if ((c = db_acquire(core->pool, e)) == NULL)
+		goto out;
+	params[0] = r.id;
+	params[1] = a->id;
+	params[2] = v->action;
+	params[3] = comment;
+	params[4] = head[0] != '\0' ? head : NULL;
+	params[5] = gid > 0 ? rid : NULL;
+	strlcpy_ss(who.id, a->id, sizeof(who.id));
+	if (db_begin(c, e) == -1 ||
+	    db_run(c, e, "INSERT INTO reviews AS r (pull_request_id,"
+	    " reviewer_id, action, body, commit_sha, gitea_review_id)"
+	    " VALUES ($1, $2, $3, $4, $5, $6::bigint)"
+	    " ON CONFLICT (pull_request_id, reviewer_id) DO UPDATE SET"
+	    " action = EXCLUDED.action, body = EXCLUDED.body,"
+	    " commit_sha = EXCLUDED.commit_sha,"
+	    " gitea_review_id = EXCLUDED.gitea_review_id, updated_at = now()",
+	    6, params) == -1 ||
+	    db_run(c, e, "INSERT INTO review_events (pull_request_id,"
+	    " reviewer_id, action, body, commit_sha, gitea_review_id)"
+	    " VALUES ($1, $2, $3, $4, $5, $6::bigint)", 6, params) == -1 ||
+	    pull_recompute(c, r.id, core->conf->work_required_approvals, e) ==
+	    -1 ||
+	    audit_write(c, &who, "pull.review", "pull_request", r.id, NULL,
+	    e) == -1 || db_commit(c, e) == -1)
+		goto out;
+	params[1] = NULL;
+	if ((res = db_query(c, e, "SELECT review_status FROM pull_requests"
+	    " WHERE id = $1", 1, params)) == NULL)
+		goto out;
+	data = json_object_new_object();
+	json_object_object_add(data, "pull", json_object_new_string(name));
+	json_object_object_add(data, "verdict", json_object_new_string(v->action));
+	json_object_object_add(data, "review_status",
+	    json_object_new_string(PQgetvalue(res, 0, 0)));
+	snprintf(msg, sizeof(msg), "You reviewed %s: %s. It is now %s.", name,
+	    v->action, PQgetvalue(res, 0, 0));
+	PQclear(res);
+	db_release(core->pool, c);
+	gitea_resp_free(&gr);
+	return json_ok(msg, data, json_strarray((const char *const[]){
+	    "feed", NULL }));
+out:
+	PQclear(res);
+	if (c != NULL)
+		db_release(core->pool, c);
+	gitea_resp_free(&gr);
+	return NULL;
+}

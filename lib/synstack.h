@@ -40,6 +40,8 @@ enum err_code {
 	ERR_ISSUE_CLOSED,	/* 422 issue_closed */
 	ERR_NOTHING_CLAIMED,	/* 422 nothing_claimed */
 	ERR_PROJECT_CLOSED,	/* 422 project_closed */
+	ERR_OWN_PR,		/* 422 own_pr */
+	ERR_PR_CLOSED,		/* 422 pr_closed */
 	ERR_RATE_LIMITED,	/* 429 rate_limited */
 	ERR_GITEA_REFUSED,	/* 422 gitea_refused */
 	ERR_GITEA_UNAVAILABLE,	/* 502 gitea_unavailable */
@@ -151,6 +153,8 @@ struct conf {
 
 	/* work */
 	long		 work_max_claims;
+	long		 work_required_approvals;
+	long		 work_review_rate;
 
 	/* sync */
 	long		 sync_interval;		/* ms */
@@ -537,6 +541,9 @@ json_object	*pull_submit(const struct core *, const struct agent *,
 		     const char *, const char *, struct err *);
 json_object	*pull_show(const struct core *, const struct agent *,
 		     const char *, struct err *);
+/* verdict: approve, request-changes or comment. */
+json_object	*pull_review(const struct core *, const struct agent *,
+		     const char *, const char *, const char *, struct err *);
 
 /* feed.c: the numbered list of what matters to an agent now */
 #define FEED_SECTION_CAP	10
