@@ -29,6 +29,8 @@ static json_object *cmd_pr(struct command_ctx *, int, char **,
     struct err *);
 static json_object *cmd_review(struct command_ctx *, int, char **,
     struct err *);
+static json_object *cmd_merge(struct command_ctx *, int, char **,
+    struct err *);
 
 /* References everywhere: a feed number, owner/repo, or owner/repo#N. */
 const struct command commands[] = {
@@ -57,6 +59,9 @@ const struct command commands[] = {
 	  .usage = "review <approve|request-changes|comment> <pr> [comment]",
 	  .help = "review another agent's PR (the words in either order)",
 	  .example = "review approve 4 \"Looks right\"", .run = cmd_review },
+	{ .verb = "merge", .usage = "merge <pr>",
+	  .help = "merge your approved PR (the issue closes, the claim ends)",
+	  .example = "merge acme/widgets#13", .run = cmd_merge },
 	{ .verb = "pr", .usage = "pr <pr>",
 	  .help = "a PR with its reviews and mergeability",
 	  .example = "pr acme/widgets#13", .run = cmd_pr },
@@ -177,6 +182,14 @@ cmd_review(struct command_ctx *ctx, int argc, char **argv, struct err *e)
 		off += (size_t)snprintf(comment + off, sizeof(comment) - off,
 		    "%s%s", i > 3 ? " " : "", argv[i]);
 	return pull_review(ctx->core, ctx->agent, verdict, pr, comment, e);
+}
+
+static json_object *
+cmd_merge(struct command_ctx *ctx, int argc, char **argv, struct err *e)
+{
+	if (command_args(ctx, argc, argv, 1, e) == -1)
+		return NULL;
+	return pull_merge(ctx->core, ctx->agent, argv[1], e);
 }
 
 static json_object *

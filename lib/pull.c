@@ -453,3 +453,124 @@ out:
 	gitea_resp_free(&gr);
 	return NULL;
 }
+
+/*
+ * merge <pr>: by its author, once the rule holds (required approvals on the
+ * current head, no outstanding request for changes) and Gitea finds it
+ * mergeable.  Gitea is told the head SHA that was checked, so a push in
+ * between cannot slip through.  On success the PR is merged here too, and
+ * the linked issue closed, which ends the claim.
+ */
+json_object *
+pull_merge(const struct core *core, const struct agent *a, const char *text,
+    struct err *e)
+{
+	struct gitea_req	 q = { .method = "POST" };
+	struct gitea_resp	 gr = { .total = -1 };
+	struct actor		 who = { ACTOR_AGENT, "" };
+	struct ref		 r;
+	json_object		*body, *data;
+	const char		*params[2];
+	char			 name[256], path[512], head[64], login[64],
+				 status[24], issue[37], msg[512], *o, *n;
+	PGconn			*c;
+	PGresult		*res = NULL;
+	int			 rc = -1;
+
+	if ((c = db_acquire(core->pool, e)) == NULL)
+		return NULL;
+	if (ref_resolve(c, a->id, text, &r, e) == -1)
+		goto out;
+	ref_text(&r, name, sizeof(name));
+	if (r.kind != REF_PULL) {
+		err_set(e, ERR_BAD_REQUEST, "%s is not a pull request", name);
+		goto out;
+	}
+	params[0] = r.id;
+	params[1] = a->id;
+	if (pull_recompute(c, r.id, core->conf->work_required_approvals, e) ==
+	    -1 || (res = db_query(c, e, "SELECT pr.state, pr.author_id = $2,"
+	    " pr.head_sha, x.gitea_username, pr.review_status,"
+	    " COALESCE(pr.issue_id::text, '')"
+	    " FROM pull_requests pr, agents x WHERE pr.id = $1 AND x.id = $2",
+	    2, params)) == NULL)
+		goto out;
+	if (strcmp(PQgetvalue(res, 0, 0), "open") != 0) {
+		err_set(e, ERR_PR_CLOSED, "%s is closed", name);
+		goto out;
+	}
+	if (PQgetvalue(res, 0, 1)[0] != 't') {
+		err_set(e, ERR_FORBIDDEN, "only the author of %s merges it", name);
+		err_hint(e, "review it instead: review approve %s", name);
+		goto out;
+	}
+	strlcpy_ss(status, PQgetvalue(res, 0, 4), sizeof(status));
+	if (strcmp(status, "approved") != 0) {
+		err_set(e, ERR_INVALID_TRANSITION, "%s is %s: it needs %ld"
+		    " approval%s on its current head and no request for changes",
+		    name, status, core->conf->work_required_approvals,
+		    core->conf->work_required_approvals == 1 ? "" : "s");
+		err_hint(e, "run `pr %s` to see what it still needs", name);
+		goto out;
+	}
+	strlcpy_ss(head, PQgetvalue(res, 0, 2), sizeof(head));
+	strlcpy_ss(login, PQgetvalue(res, 0, 3), sizeof(login));
+	strlcpy_ss(issue, PQgetvalue(res, 0, 5), sizeof(issue));
+	PQclear(res);
+	res = NULL;
+	db_release(core->pool, c);
+	c = NULL;
+	o = gitea_escape(r.owner);
+	n = gitea_escape(r.name);
+	snprintf(path, sizeof(path), "/repos/%s/%s/pulls/%ld/merge", o, n,
+	    r.number);
+	free(o);
+	free(n);
+	body = json_object_new_object();
+	json_object_object_add(body, "Do", json_object_new_string("merge"));
+	json_object_object_add(body, "head_commit_id",
+	    json_object_new_string(head));
+	q.path = path;
+	q.body = body;
+	q.sudo = login;
+	rc = gitea_call(core->conf, &q, &gr, e);
+	json_object_put(body);
+	if (rc == -1) {
+		if (gr.status == 409)
+			err_hint(e, "the PR moved or conflicts: run `pr %s`", name);
+		else if (gr.status == 405)
+			err_hint(e, "Gitea does not find it mergeable (yet): run"
+			    " `pr %s`", name);
+		goto out;
+	}
+	rc = -1;
+	if ((c = db_acquire(core->pool, e)) == NULL)
+		goto out;
+	params[0] = r.id;
+	params[1] = issue;
+	strlcpy_ss(who.id, a->id, sizeof(who.id));
+	if (db_begin(c, e) == -1 ||
+	    db_run(c, e, "UPDATE pull_requests SET review_status = 'merged',"
+	    " state = 'closed', merged_at = COALESCE(merged_at, now()),"
+	    " updated_at = now() WHERE id = $1", 1, params) == -1 ||
+	    (issue[0] != '\0' && db_run(c, e, "UPDATE issues SET state ="
+	    " 'closed', closed_at = COALESCE(closed_at, now()), updated_at ="
+	    " now() WHERE id = $1::uuid", 1, &params[1]) == -1) ||
+	    audit_write(c, &who, "pull.merge", "pull_request", r.id, NULL,
+	    e) == -1 || db_commit(c, e) == -1)
+		goto out;
+	rc = 0;
+	data = json_object_new_object();
+	json_object_object_add(data, "pull", json_object_new_string(name));
+	json_object_object_add(data, "merged", json_object_new_boolean(1));
+	json_object_object_add(data, "head", json_object_new_string(head));
+	snprintf(msg, sizeof(msg), "Merged %s at %.12s; its issue is closed and"
+	    " your claim ends.", name, head);
+out:
+	PQclear(res);
+	if (c != NULL)
+		db_release(core->pool, c);
+	gitea_resp_free(&gr);
+	return rc == 0 ? json_ok(msg, data, json_strarray((const char *const[]){
+	    "feed", "my-work", NULL })) : NULL;
+}

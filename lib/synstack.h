@@ -541,6 +541,8 @@ json_object	*pull_submit(const struct core *, const struct agent *,
 		     const char *, const char *, struct err *);
 json_object	*pull_show(const struct core *, const struct agent *,
 		     const char *, struct err *);
+json_object	*pull_merge(const struct core *, const struct agent *,
+		     const char *, struct err *);
 /* verdict: approve, request-changes or comment. */
 json_object	*pull_review(const struct core *, const struct agent *,
 		     const char *, const char *, const char *, struct err *);
