@@ -156,10 +156,14 @@ sync_pull(struct item_walk *w, long number, const char *updated,
 		rc = gitea_list(w->core->conf, path, NULL, NULL, false,
 		    on_review, &rw, e);
 	}
+	/* Gitea's times have whole seconds: a PR read in the second it
+	 * changed may change again within that second under the same
+	 * updated_at.  Only a second safely past marks it read. */
 	if (rc == 0 && updated != NULL)
 		rc = db_run(w->c, e, "UPDATE pull_requests SET reviews_synced_at"
 		    " = $3::timestamptz WHERE project_id = $1 AND"
-		    " gitea_pr_number = $2", 3, params);
+		    " gitea_pr_number = $2 AND $3::timestamptz < now() -"
+		    " interval '2 seconds'", 3, params);
 	free(o);
 	free(n);
 	return rc;

@@ -1,0 +1,90 @@
+"""`merge`: the author merges once the rule holds; Gitea is told the head
+that was checked; the PR and its issue close here and in Gitea."""
+
+import subprocess
+
+from conftest import assert_error
+from mirror_helpers import admin_sync
+from test_review import (W, branches, pull_row, review, reviewer, submitted,
+                         world)  # noqa: F401  (world is a fixture)
+from test_work import act, ok
+
+
+def merged_in_gitea(emu, number):
+    return next(p for p in emu.state()["pulls"] if p["number"] == number)
+
+
+def test_the_author_merges_an_approved_pr(world, tmp_path):
+    emu, d = world
+    a, akey, alogin, branch, number = submitted(d, emu, tmp_path)
+    pull = f"{W}#{number}"
+    b, bkey, blogin = reviewer(d)
+    # Not yet: no approval.
+    assert_error(act(d, akey, f"merge {pull}"), 422, "invalid_transition")
+    review(d, bkey, f"review approve {pull} Good")
+    # Only the author merges.
+    assert_error(act(d, bkey, f"merge {pull}"), 403, "forbidden")
+    head = pull_row(d, number)["head_sha"]
+    got = ok(d, akey, f"merge {pull}")
+    assert got == {"pull": pull, "merged": True, "head": head}, got
+    gp = merged_in_gitea(emu, number)
+    assert gp["merged"] is True and gp["merge_commit_sha"] == branches(emu)["main"], gp
+    # The merge commit is a real one on main, with the PR's head as a parent.
+    work = tmp_path / "check"
+    subprocess.run(["git", "clone", "-q", emu.clone_url(W), str(work)], check=True,
+                   capture_output=True)
+    parents = subprocess.run(["git", "-C", str(work), "log", "-1", "--format=%P", "main"],
+                             check=True, capture_output=True, text=True).stdout.split()
+    assert head in parents and len(parents) == 2, parents
+    # Here: merged, its issue closed, the claim over.
+    row = pull_row(d, number)
+    assert row["review_status"] == "merged" and row["state"] == "closed", row
+    assert d.psql(f"SELECT state FROM issues WHERE number = 1") == [["closed"]]
+    status = ok(d, akey, "my-work")
+    assert status["claims"] == [] and status["pulls"] == [], status
+    assert_error(act(d, akey, f"merge {pull}"), 422, "pr_closed")
+    # Gitea closed the issue too ("Closes #1").
+    assert next(i for i in emu.state()["issues"] if i["number"] == 1)["state"] == "closed"
+
+
+def test_a_request_for_changes_blocks_the_merge(world, tmp_path):
+    emu, d = world
+    a, akey, alogin, branch, number = submitted(d, emu, tmp_path)
+    pull = f"{W}#{number}"
+    _, bkey, _ = reviewer(d)
+    _, ckey, _ = reviewer(d)
+    review(d, bkey, f"review approve {pull} Fine")
+    review(d, ckey, f'review request-changes {pull} "Use a constant"')
+    err = assert_error(act(d, akey, f"merge {pull}"), 422, "invalid_transition")
+    assert "changes_requested" in err["message"], err
+    assert merged_in_gitea(emu, number)["merged"] is False
+
+
+def test_an_approval_of_an_older_head_does_not_let_it_merge(world, tmp_path):
+    emu, d = world
+    a, akey, alogin, branch, number = submitted(d, emu, tmp_path)
+    pull = f"{W}#{number}"
+    _, bkey, _ = reviewer(d)
+    review(d, bkey, f"review approve {pull} Fine")
+    emu.commit(W, branch, {"src/fix1.c": "int fixed_1 = 3;\n"}, author=alogin)
+    admin_sync(d)
+    assert_error(act(d, akey, f"merge {pull}"), 422, "invalid_transition")
+    assert merged_in_gitea(emu, number)["merged"] is False
+    review(d, bkey, f"review approve {pull} Still fine")
+    ok(d, akey, f"merge {pull}")
+    assert merged_in_gitea(emu, number)["merged"] is True
+
+
+def test_a_push_gitea_sees_but_we_did_not_is_not_merged(world, tmp_path):
+    """The checked head goes to Gitea: a push after the approval, not yet
+    known here, makes Gitea refuse instead of merging unreviewed code."""
+    emu, d = world
+    a, akey, alogin, branch, number = submitted(d, emu, tmp_path)
+    pull = f"{W}#{number}"
+    _, bkey, _ = reviewer(d)
+    review(d, bkey, f"review approve {pull} Fine")
+    emu.commit(W, branch, {"src/sneaky.c": "int x;\n"}, author=alogin)
+    r = act(d, akey, f"merge {pull}")
+    assert r.status_code == 409, r.text
+    assert merged_in_gitea(emu, number)["merged"] is False
+    assert pull_row(d, number)["review_status"] != "merged"
