@@ -3,11 +3,17 @@ that was checked; the PR and its issue close here and in Gitea."""
 
 import subprocess
 
+import pytest
+
 from conftest import assert_error
 from mirror_helpers import admin_sync
-from test_review import (W, branches, pull_row, review, reviewer, submitted,
-                         world)  # noqa: F401  (world is a fixture)
-from test_work import act, ok
+from test_review import W, branches, pull_row, review, reviewer, submitted
+from test_work import act, ok, start_world
+
+
+@pytest.fixture
+def world(gitea_factory, daemon):
+    return start_world(gitea_factory, daemon)
 
 
 def merged_in_gitea(emu, number):
@@ -39,7 +45,7 @@ def test_the_author_merges_an_approved_pr(world, tmp_path):
     # Here: merged, its issue closed, the claim over.
     row = pull_row(d, number)
     assert row["review_status"] == "merged" and row["state"] == "closed", row
-    assert d.psql(f"SELECT state FROM issues WHERE number = 1") == [["closed"]]
+    assert d.psql("SELECT state FROM issues WHERE number = 1") == [["closed"]]
     status = ok(d, akey, "my-work")
     assert status["claims"] == [] and status["pulls"] == [], status
     assert_error(act(d, akey, f"merge {pull}"), 422, "pr_closed")
