@@ -198,6 +198,22 @@ out:
 	return NULL;
 }
 
+/* A reference that must name a pull request. */
+static int
+pull_resolve(PGconn *c, const struct agent *a, const char *text,
+    struct ref *r, char *name, size_t size, struct err *e)
+{
+	if (ref_resolve(c, a->id, text, r, e) == -1)
+		return -1;
+	ref_text(r, name, size);
+	if (r->kind != REF_PULL) {
+		err_set(e, ERR_BAD_REQUEST, "%s is not a pull request", name);
+		err_hint(e, "`details %s` shows it", name);
+		return -1;
+	}
+	return 0;
+}
+
 json_object *
 pull_show(const struct core *core, const struct agent *a, const char *text,
     struct err *e)
@@ -213,14 +229,8 @@ pull_show(const struct core *core, const struct agent *a, const char *text,
 
 	if ((c = db_acquire(core->pool, e)) == NULL)
 		return NULL;
-	if (ref_resolve(c, a->id, text, &r, e) == -1)
+	if (pull_resolve(c, a, text, &r, name, sizeof(name), e) == -1)
 		goto fail;
-	ref_text(&r, name, sizeof(name));
-	if (r.kind != REF_PULL) {
-		err_set(e, ERR_BAD_REQUEST, "%s is not a pull request", name);
-		err_hint(e, "`details %s` shows it", name);
-		goto fail;
-	}
 	params[0] = r.id;
 	if ((res = db_query(c, e, "SELECT pr.title, pr.body, pr.state,"
 	    " pr.review_status, pr.source_branch, pr.target_branch,"
@@ -342,13 +352,8 @@ pull_review(const struct core *core, const struct agent *a,
 	}
 	if ((c = db_acquire(core->pool, e)) == NULL)
 		return NULL;
-	if (ref_resolve(c, a->id, text, &r, e) == -1)
+	if (pull_resolve(c, a, text, &r, name, sizeof(name), e) == -1)
 		goto out;
-	ref_text(&r, name, sizeof(name));
-	if (r.kind != REF_PULL) {
-		err_set(e, ERR_BAD_REQUEST, "%s is not a pull request", name);
-		goto out;
-	}
 	params[0] = r.id;
 	params[1] = a->id;
 	if ((res = db_query(c, e, "SELECT pr.state, pr.author_id = $2,"
@@ -479,13 +484,8 @@ pull_merge(const struct core *core, const struct agent *a, const char *text,
 
 	if ((c = db_acquire(core->pool, e)) == NULL)
 		return NULL;
-	if (ref_resolve(c, a->id, text, &r, e) == -1)
+	if (pull_resolve(c, a, text, &r, name, sizeof(name), e) == -1)
 		goto out;
-	ref_text(&r, name, sizeof(name));
-	if (r.kind != REF_PULL) {
-		err_set(e, ERR_BAD_REQUEST, "%s is not a pull request", name);
-		goto out;
-	}
 	params[0] = r.id;
 	params[1] = a->id;
 	if (pull_recompute(c, r.id, core->conf->work_required_approvals, e) ==
