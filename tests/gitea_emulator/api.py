@@ -324,9 +324,9 @@ def admin_delete_user(app, req):
     return 204, None
 
 
-@route("GET", "/users/{username}/tokens", "user")
-def tokens_list(app, req):
-    # Listing needs Basic auth too, and never shows a secret again.
+def token_owner(app, req):
+    """Tokens are listed and minted only under Basic auth (api.go
+    reqBasicOrRevProxyAuth), by their user or a site admin."""
     if req.auth_kind != "basic":
         raise ApiError(401, "auth required")
     user = app.state.user_by_login(req.params["username"])
@@ -334,6 +334,13 @@ def tokens_list(app, req):
         raise not_found()
     if req.doer.id != user.id and not req.doer.is_admin:
         raise ApiError(403, "user should be the same as the token owner or an admin")
+    return user
+
+
+@route("GET", "/users/{username}/tokens", "user")
+def tokens_list(app, req):
+    # Never shows a secret again.
+    user = token_owner(app, req)
     mine = [t for t in sorted(app.state.tokens.values(), key=lambda t: t.id)
             if t.user_id == user.id]
     return 200, [render.access_token(t) for t in paginate(req, mine)]
@@ -341,14 +348,7 @@ def tokens_list(app, req):
 
 @route("POST", "/users/{username}/tokens", "user")
 def token_create(app, req):
-    # Gitea mints tokens only under Basic auth (api.go reqBasicOrRevProxyAuth).
-    if req.auth_kind != "basic":
-        raise ApiError(401, "auth required")
-    user = app.state.user_by_login(req.params["username"])
-    if user is None:
-        raise not_found()
-    if req.doer.id != user.id and not req.doer.is_admin:
-        raise ApiError(403, "user should be the same as the token owner or an admin")
+    user = token_owner(app, req)
     body = req.json()
     name = body.get("name") or ""
     if not name:
