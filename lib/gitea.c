@@ -64,6 +64,25 @@ gitea_escape(const char *s)
 	return out;
 }
 
+void
+gitea_repo_path(char *buf, size_t size, const char *owner, const char *name,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*o = gitea_escape(owner), *n = gitea_escape(name);
+	int	 len;
+
+	len = snprintf(buf, size, "/repos/%s/%s", o != NULL ? o : "",
+	    n != NULL ? n : "");
+	free(o);
+	free(n);
+	if (len < 0 || (size_t)len >= size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + len, size - (size_t)len, fmt, ap);
+	va_end(ap);
+}
+
 static size_t
 gitea_write(char *ptr, size_t size, size_t nmemb, void *arg)
 {

@@ -126,7 +126,7 @@ sync_pull(struct item_walk *w, long number, const char *updated,
 	struct gitea_req	 q = { .method = "GET" };
 	struct gitea_resp	 r = { .total = -1 };
 	struct review_walk	 rw = { w, number };
-	char			 num[24], path[512], *o, *n;
+	char			 num[24], path[512];
 	const char		*params[3] = { w->p->id, num, updated };
 	PGresult		*res;
 	int			 rc = -1;
@@ -142,17 +142,16 @@ sync_pull(struct item_walk *w, long number, const char *updated,
 	PQclear(res);
 	if (rc > 0)
 		return 0;
-	o = gitea_escape(w->p->owner);
-	n = gitea_escape(w->p->name);
-	snprintf(path, sizeof(path), "/repos/%s/%s/pulls/%ld", o, n, number);
+	gitea_repo_path(path, sizeof(path), w->p->owner, w->p->name,
+	    "/pulls/%ld", number);
 	q.path = path;
 	rc = gitea_call(w->core->conf, &q, &r, e);
 	if (rc == 0)
 		rc = store_pull(w->c, w->p->id, r.json, e);
 	gitea_resp_free(&r);
 	if (rc == 0) {
-		snprintf(path, sizeof(path), "/repos/%s/%s/pulls/%ld/reviews",
-		    o, n, number);
+		gitea_repo_path(path, sizeof(path), w->p->owner, w->p->name,
+		    "/pulls/%ld/reviews", number);
 		rc = gitea_list(w->core->conf, path, NULL, NULL, false,
 		    on_review, &rw, e);
 	}
@@ -164,8 +163,6 @@ sync_pull(struct item_walk *w, long number, const char *updated,
 		    " = $3::timestamptz WHERE project_id = $1 AND"
 		    " gitea_pr_number = $2 AND $3::timestamptz < now() -"
 		    " interval '2 seconds'", 3, params);
-	free(o);
-	free(n);
 	return rc;
 }
 
@@ -209,13 +206,11 @@ sync_project(const struct core *core, PGconn *c, struct project_ref *p,
 	struct item_walk	 w = { core, c, p, NULL, 0 };
 	json_object		*users = json_object_new_array();
 	const char		*params[2];
-	char			 path[512], query[128], *o, *n;
+	char			 path[512], query[128];
 	PGresult		*res;
 	int			 rc;
 
-	o = gitea_escape(p->owner);
-	n = gitea_escape(p->name);
-	snprintf(path, sizeof(path), "/repos/%s/%s/issues", o, n);
+	gitea_repo_path(path, sizeof(path), p->owner, p->name, "/issues");
 	/* Without `type` the listing holds issues and PRs; `since` makes a
 	 * quiet repository cost one call. */
 	if (p->watermark != NULL)
@@ -224,7 +219,8 @@ sync_project(const struct core *core, PGconn *c, struct project_ref *p,
 		snprintf(query, sizeof(query), "state=all");
 	rc = gitea_list(core->conf, path, query, NULL, false, on_item, &w, e);
 	if (rc == 0) {
-		snprintf(path, sizeof(path), "/repos/%s/%s/collaborators", o, n);
+		gitea_repo_path(path, sizeof(path), p->owner, p->name,
+		    "/collaborators");
 		rc = gitea_list(core->conf, path, NULL, NULL, false,
 		    collect_user, users, e);
 	}
@@ -243,8 +239,6 @@ sync_project(const struct core *core, PGconn *c, struct project_ref *p,
 	*items += w.items;
 	json_object_put(users);
 	free(w.max_updated);
-	free(o);
-	free(n);
 	return rc;
 }
 

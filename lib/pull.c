@@ -82,7 +82,7 @@ pull_submit(const struct core *core, const struct agent *a,
 	json_object		*body, *data, *next;
 	const char		*params[3], *url;
 	char			 path[768], ptitle[PULL_TITLE_MAX + 1], text[1024],
-				 msg[4096], ref[256], num[24], *o, *n, *b;
+				 msg[4096], ref[256], num[24], *b;
 	PGconn			*c;
 	long			 number;
 	int			 rc;
@@ -97,11 +97,11 @@ pull_submit(const struct core *core, const struct agent *a,
 	db_release(core->pool, c);
 	if (rc == -1)
 		return NULL;
-	o = gitea_escape(cl.owner);
-	n = gitea_escape(cl.name);
 	b = gitea_escape(branch);
 	/* The branch must be there: a clear word beats Gitea's 404. */
-	snprintf(path, sizeof(path), "/repos/%s/%s/branches/%s", o, n, b);
+	gitea_repo_path(path, sizeof(path), cl.owner, cl.name, "/branches/%s",
+	    b != NULL ? b : "");
+	free(b);
 	q.method = "GET";
 	q.path = path;
 	rc = gitea_call(core->conf, &q, &r, e);
@@ -124,7 +124,7 @@ pull_submit(const struct core *core, const struct agent *a,
 	json_object_object_add(body, "base", json_object_new_string(cl.base));
 	json_object_object_add(body, "title", json_object_new_string(ptitle));
 	json_object_object_add(body, "body", json_object_new_string(text));
-	snprintf(path, sizeof(path), "/repos/%s/%s/pulls", o, n);
+	gitea_repo_path(path, sizeof(path), cl.owner, cl.name, "/pulls");
 	q.method = "POST";
 	q.path = path;
 	q.body = body;
@@ -186,15 +186,9 @@ pull_submit(const struct core *core, const struct agent *a,
 	json_object_array_add(next, json_object_new_string(text));
 	json_object_array_add(next, json_object_new_string("my-work"));
 	gitea_resp_free(&r);
-	free(o);
-	free(n);
-	free(b);
 	return json_ok(msg, data, next);
 out:
 	gitea_resp_free(&r);
-	free(o);
-	free(n);
-	free(b);
 	return NULL;
 }
 
@@ -331,7 +325,7 @@ pull_review(const struct core *core, const struct agent *a,
 	json_object		*body, *data;
 	const char		*params[6];
 	char			 name[256], bucket[64], path[512], login[64],
-				 head[64], rid[24], msg[1024], *o, *n;
+				 head[64], rid[24], msg[1024];
 	PGconn			*c;
 	PGresult		*res = NULL;
 	long			 gid = 0;
@@ -387,12 +381,8 @@ pull_review(const struct core *core, const struct agent *a,
 	    e) == -1)
 		goto out;
 	/* As the agent, on the head it saw, so Gitea's own rules hold. */
-	o = gitea_escape(r.owner);
-	n = gitea_escape(r.name);
-	snprintf(path, sizeof(path), "/repos/%s/%s/pulls/%ld/reviews", o, n,
-	    r.number);
-	free(o);
-	free(n);
+	gitea_repo_path(path, sizeof(path), r.owner, r.name,
+	    "/pulls/%ld/reviews", r.number);
 	body = json_object_new_object();
 	json_object_object_add(body, "event", json_object_new_string(v->event));
 	json_object_object_add(body, "body", json_object_new_string(comment));
@@ -477,7 +467,7 @@ pull_merge(const struct core *core, const struct agent *a, const char *text,
 	json_object		*body, *data;
 	const char		*params[2];
 	char			 name[256], path[512], head[64], login[64],
-				 status[24], issue[37], msg[512], *o, *n;
+				 status[24], issue[37], msg[512];
 	PGconn			*c;
 	PGresult		*res = NULL;
 	int			 rc = -1;
@@ -520,12 +510,8 @@ pull_merge(const struct core *core, const struct agent *a, const char *text,
 	res = NULL;
 	db_release(core->pool, c);
 	c = NULL;
-	o = gitea_escape(r.owner);
-	n = gitea_escape(r.name);
-	snprintf(path, sizeof(path), "/repos/%s/%s/pulls/%ld/merge", o, n,
+	gitea_repo_path(path, sizeof(path), r.owner, r.name, "/pulls/%ld/merge",
 	    r.number);
-	free(o);
-	free(n);
 	body = json_object_new_object();
 	json_object_object_add(body, "Do", json_object_new_string("merge"));
 	json_object_object_add(body, "head_commit_id",

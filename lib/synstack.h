@@ -439,6 +439,10 @@ int		 gitea_probe(const struct conf *, char *, size_t, struct err *);
 void		 gitea_stats_get(struct gitea_stats *);
 /* Percent-encode one path segment (an owner, a branch). */
 char		*gitea_escape(const char *);
+/* "/repos/<owner>/<name>" (both percent-encoded) and a printf'd tail;
+ * a user's string in the tail is the caller's to escape. */
+void		 gitea_repo_path(char *, size_t, const char *, const char *,
+		     const char *, ...) SS_PRINTF(5, 6);
 
 /* store-gitea.c: Gitea's objects into our tables (idempotent, guarded by
  * Gitea's updated_at; merged is final).  Inside the caller's transaction. */

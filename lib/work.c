@@ -106,7 +106,7 @@ work_join(const struct core *core, const struct agent *a, const char *text,
 	struct ref		 r;
 	json_object		*body, *data;
 	char			 login[64], name[256], path[512], url[1024],
-				 msg[2048], *o, *n, *l;
+				 msg[2048], *l;
 	const char		*params[2];
 	PGconn			*c;
 	int			 rc;
@@ -137,13 +137,9 @@ work_join(const struct core *core, const struct agent *a, const char *text,
 	if (!already) {
 		/* In the request: the agent needs the access to push now, and
 		 * nothing is recorded when Gitea says no. */
-		o = gitea_escape(r.owner);
-		n = gitea_escape(r.name);
 		l = gitea_escape(login);
-		snprintf(path, sizeof(path), "/repos/%s/%s/collaborators/%s",
-		    o, n, l);
-		free(o);
-		free(n);
+		gitea_repo_path(path, sizeof(path), r.owner, r.name,
+		    "/collaborators/%s", l != NULL ? l : "");
 		free(l);
 		body = json_object_new_object();
 		json_object_object_add(body, "permission",
@@ -212,7 +208,7 @@ work_on(const struct core *core, const struct agent *a, const char *text,
 	struct ref	 r;
 	json_object	*data, *issue, *body;
 	char		 name[256], login[64], url[1024], branch[96], path[512],
-			 max[24], msg[4096], *o, *n;
+			 max[24], msg[4096];
 	const char	*params[3];
 	PGconn		*c;
 	PGresult	*res = NULL, *held;
@@ -304,12 +300,8 @@ work_on(const struct core *core, const struct agent *a, const char *text,
 			goto fail;
 		/* Gitea learns of the claim later: the agent needs no answer
 		 * from it, and the outbox retries until it is done. */
-		o = gitea_escape(r.owner);
-		n = gitea_escape(r.name);
-		snprintf(path, sizeof(path), "/repos/%s/%s/issues/%ld", o, n,
-		    r.number);
-		free(o);
-		free(n);
+		gitea_repo_path(path, sizeof(path), r.owner, r.name,
+		    "/issues/%ld", r.number);
 		body = json_object_new_object();
 		json_object_object_add(body, "assignees", json_strarray(
 		    (const char *const[]){ login, NULL }));
@@ -355,7 +347,7 @@ work_abandon(const struct core *core, const struct agent *a, struct err *e)
 	struct actor	 who = { ACTOR_AGENT, "" };
 	json_object	*released, *data, *body;
 	const char	*params[1] = { a->id };
-	char		 login[64], path[512], ref[256], msg[512], *o, *n;
+	char		 login[64], path[512], ref[256], msg[512];
 	PGconn		*c;
 	PGresult	*res = NULL;
 	int		 i, rc;
@@ -379,12 +371,8 @@ work_abandon(const struct core *core, const struct agent *a, struct err *e)
 		snprintf(ref, sizeof(ref), "%s/%s#%s", PQgetvalue(res, i, 1),
 		    PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
 		json_object_array_add(released, json_object_new_string(ref));
-		o = gitea_escape(PQgetvalue(res, i, 1));
-		n = gitea_escape(PQgetvalue(res, i, 2));
-		snprintf(path, sizeof(path), "/repos/%s/%s/issues/%s", o, n,
-		    PQgetvalue(res, i, 3));
-		free(o);
-		free(n);
+		gitea_repo_path(path, sizeof(path), PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 2), "/issues/%s", PQgetvalue(res, i, 3));
 		body = json_object_new_object();
 		json_object_object_add(body, "assignees", json_object_new_array());
 		rc = outbox_add(c, "issue.unassign", "PATCH", path, body, login,

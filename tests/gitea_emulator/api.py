@@ -421,6 +421,18 @@ def issue_create(app, req):
     return 201, render.issue(app.state, issue, viewer=req.doer)
 
 
+def edit_text_and_assignees(app, req, issue, body, can_write):
+    """What PATCH on an issue and on a PR share: title and body, and the
+    assignees, which without write access are silently ignored (trap 11)."""
+    if body.get("title") is not None or body.get("body") is not None:
+        app.edit_issue(issue, req.doer, title=body.get("title"), body=body.get("body"))
+    if can_write and ("assignees" in body or "assignee" in body):
+        wanted = list(body.get("assignees") or [])
+        if body.get("assignee"):
+            wanted.insert(0, body["assignee"])
+        app.set_assignees(issue, req.doer, wanted)
+
+
 @route("PATCH", "/repos/{owner}/{repo}/issues/{index}", "issue")
 def issue_edit(app, req):
     require_signed_in(req)
@@ -431,14 +443,7 @@ def issue_edit(app, req):
     is_poster = req.doer.id == issue.poster_id
     if not (can_write or is_poster):
         raise ApiError(403, "user should have a permission to write to the issue")
-    if "title" in body and body["title"] is not None or "body" in body and body["body"] is not None:
-        app.edit_issue(issue, req.doer, title=body.get("title"), body=body.get("body"))
-    # Without write access, assignee changes are silently ignored (trap 11).
-    if can_write and ("assignees" in body or "assignee" in body):
-        wanted = list(body.get("assignees") or [])
-        if body.get("assignee"):
-            wanted.insert(0, body["assignee"])
-        app.set_assignees(issue, req.doer, wanted)
+    edit_text_and_assignees(app, req, issue, body, can_write)
     if body.get("state") in ("open", "closed") and body["state"] != issue.state:
         if issue.is_pull and issue.pull.merged:
             raise ApiError(412, "cannot reopen a merged pull request")
@@ -544,13 +549,7 @@ def pull_edit(app, req):
     can_write = app.state.can_write(level)
     if not (can_write or req.doer.id == issue.poster_id):
         raise ApiError(403, "user should have a permission to write to the pull request")
-    if body.get("title") is not None or body.get("body") is not None:
-        app.edit_issue(issue, req.doer, title=body.get("title"), body=body.get("body"))
-    if can_write and ("assignees" in body or "assignee" in body):
-        wanted = list(body.get("assignees") or [])
-        if body.get("assignee"):
-            wanted.insert(0, body["assignee"])
-        app.set_assignees(issue, req.doer, wanted)
+    edit_text_and_assignees(app, req, issue, body, can_write)
     base = body.get("base")
     if base and base != issue.pull.base_branch:
         if app.git.branch_sha(repo.git_dir, base) is None:

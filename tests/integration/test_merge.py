@@ -3,17 +3,10 @@ that was checked; the PR and its issue close here and in Gitea."""
 
 import subprocess
 
-import pytest
-
 from conftest import assert_error
 from mirror_helpers import admin_sync
 from test_review import W, branches, pull_row, review, reviewer, submitted
-from test_work import act, ok, start_world
-
-
-@pytest.fixture
-def world(gitea_factory, daemon):
-    return start_world(gitea_factory, daemon)
+from test_work import act, ok, world  # noqa: F401  (world: a fixture)
 
 
 def merged_in_gitea(emu, number):

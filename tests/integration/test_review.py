@@ -21,10 +21,11 @@ import uuid
 import pytest
 
 from conftest import assert_error, assert_ok
-from emulator import Emulator
-from mirror_helpers import admin_sync, q_json, wait_startup_sync
+from mirror_helpers import admin_sync, q_json
 from test_work import (CLOSED, PR, PR_TITLE, TITLES, W, act, member, ok, q1,
-                       start_world, work_seed)
+                       start_world)
+# The fixtures are test_work's: its seed, a read-only world, a world per test.
+from test_work import ro, ro_emu, world  # noqa: F401
 
 # -- helpers ---------------------------------------------------------------------
 
@@ -167,29 +168,6 @@ def pr_reviews(d, key, number):
         assert v["reviewer"] not in by, f"two current reviews by {v['reviewer']}: {revs}"
         by[v["reviewer"]] = v
     return data, by
-
-
-# -- fixtures --------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def ro_emu():
-    """An emulator of this module's own for tests that change nothing in
-    Gitea (refusals and reading)."""
-    emu = Emulator(seed=work_seed())
-    yield emu
-    emu.stop()
-
-
-@pytest.fixture(scope="module")
-def ro(daemon_module, ro_emu):
-    d = daemon_module(conf={"gitea.url": ro_emu.url, "sync.interval": "1h"})
-    wait_startup_sync(d)
-    return d
-
-
-@pytest.fixture
-def world(gitea_factory, daemon):
-    return start_world(gitea_factory, daemon)
 
 
 # -- help --------------------------------------------------------------------------
