@@ -1,6 +1,8 @@
-/* api-admin.c: /api/v1/admin: agents and the audit log. */
+/* api-admin.c: /api/v1/admin: agents, the audit log, the reconciliation,
+ * project rules and merges. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "daemon.h"
 
@@ -116,4 +118,56 @@ api_admin_sync(struct request *rq, struct response *rs)
 	json_object_object_add(data, "gitea_calls",
 	    json_object_new_int64(rep.gitea_calls));
 	reply_json(rs, 200, json_ok(text, data, NULL));
+}
+
+/* The rules of one project: GET shows them, PUT changes some. */
+void
+api_admin_policy(struct request *rq, struct response *rs)
+{
+	struct err	 e;
+	json_object	*body = NULL, *answer;
+	char		 project[256];
+
+	err_clear(&e);
+	/* Names are checked where they are resolved; never cut here. */
+	if ((size_t)snprintf(project, sizeof(project), "%s/%s", rq->params[0],
+	    rq->params[1]) >= sizeof(project)) {
+		err_set(&e, ERR_BAD_REQUEST, "the project name is too long");
+		reply_error(rs, &e);
+		return;
+	}
+	if (strcmp(rq->method, "PUT") == 0) {
+		if (request_json(rq, rs, &body) == -1)
+			return;
+		answer = policy_set(&rq->core, &rq->actor, project, body, &e);
+		json_object_put(body);
+	} else
+		answer = policy_show(&rq->core, project, &e);
+	if (answer == NULL)
+		reply_error(rs, &e);
+	else
+		reply_json(rs, 200, answer);
+}
+
+/* An admin merges a PR whose rule holds (SPEC.md section 6). */
+void
+api_admin_merge(struct request *rq, struct response *rs)
+{
+	struct err	 e;
+	json_object	*answer;
+	char		 pull[256];
+
+	err_clear(&e);
+	if ((size_t)snprintf(pull, sizeof(pull), "%s/%s#%s", rq->params[0],
+	    rq->params[1], rq->params[2]) >= sizeof(pull)) {
+		err_set(&e, ERR_BAD_REQUEST, "the pull request reference is too"
+		    " long");
+		reply_error(rs, &e);
+		return;
+	}
+	if ((answer = pull_merge_admin(&rq->core, &rq->actor, pull, &e)) ==
+	    NULL)
+		reply_error(rs, &e);
+	else
+		reply_json(rs, 200, answer);
 }

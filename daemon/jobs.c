@@ -1,6 +1,7 @@
 /*
  * jobs.c: background work, on one thread that wakes every second: the
- * outbox is drained each time, and the reconciliation with Gitea runs at
+ * outbox is drained and approved PRs are auto-merged each time, expired
+ * claims are released every 10 s, and the reconciliation with Gitea runs at
  * start and every sync.interval (read anew each time, so SIGHUP changes
  * it).  Several daemons coordinate through PostgreSQL (an advisory lock
  * for the reconciliation, SKIP LOCKED for the outbox).
@@ -19,6 +20,7 @@ static struct {
 
 #define JOBS_TICK_S		1
 #define JOBS_OUTBOX_BATCH	100
+#define JOBS_EXPIRY_MS		10000	/* claims expire within 10 s */
 
 static void *
 jobs_loop(void *arg)
@@ -27,7 +29,7 @@ jobs_loop(void *arg)
 	struct mirror_report	 rep;
 	struct err		 e;
 	struct timespec		 ts;
-	long			 next_sync = 0;
+	long			 next_sync = 0, next_expiry = 0;
 	int			 handled;
 
 	(void)arg;
@@ -43,6 +45,18 @@ jobs_loop(void *arg)
 		err_clear(&e);
 		if (outbox_drain(&core, JOBS_OUTBOX_BATCH, &handled, &e) == -1)
 			log_warn("outbox: %s", e.message);
+		err_clear(&e);
+		if (pull_automerge_sweep(&core, &handled, &e) == -1)
+			log_warn("auto-merge: %s", e.message);
+		err_clear(&e);
+		if (now_ms() >= next_expiry) {
+			if (work_expire_claims(&core, &handled, &e) == -1)
+				log_warn("claim expiry: %s", e.message);
+			else if (handled > 0)
+				log_info("claim expiry: %d claims released",
+				    handled);
+			next_expiry = now_ms() + JOBS_EXPIRY_MS;
+		}
 		pthread_mutex_lock(&jobs.mtx);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += JOBS_TICK_S;

@@ -215,19 +215,20 @@ command_find(const char *verb)
 	return NULL;
 }
 
-static json_object *
-cmd_help(struct command_ctx *ctx, int argc, char **argv, struct err *e)
+/* Every command (verb NULL) or one, with its example: `help` and the
+ * REST route GET /api/v1/help both answer with this. */
+json_object *
+command_help(const char *verb, struct err *e)
 {
 	const struct command	*c;
 	json_object		*list, *one, *next;
 	char			 text[4096];
 	size_t			 i, off = 0;
 
-	(void)ctx;
-	if (argc > 1) {
-		if ((c = command_find(argv[1])) == NULL) {
+	if (verb != NULL) {
+		if ((c = command_find(verb)) == NULL) {
 			err_set(e, ERR_UNKNOWN_COMMAND, "no command '%.32s'",
-			    argv[1]);
+			    verb);
 			return NULL;
 		}
 		snprintf(text, sizeof(text), "%s: %s\nexample: %s", c->usage,
@@ -258,6 +259,13 @@ cmd_help(struct command_ctx *ctx, int argc, char **argv, struct err *e)
 	next = json_object_new_array();
 	json_object_array_add(next, json_object_new_string("help help"));
 	return json_ok(text, one, next);
+}
+
+static json_object *
+cmd_help(struct command_ctx *ctx, int argc, char **argv, struct err *e)
+{
+	(void)ctx;
+	return command_help(argc > 1 ? argv[1] : NULL, e);
 }
 
 /* Whitespace splits words; "double quotes" keep a comment together. */

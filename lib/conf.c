@@ -143,6 +143,49 @@ const struct conf_key conf_keys[] = {
 	  .offset = offsetof(struct conf, work_review_rate),
 	  .def = "30", .reloadable = true, .min = 1, .max = 100000,
 	  .help = "reviews an agent may give per hour" },
+	{ .name = "work.claim_ttl", .type = CONF_DURATION,
+	  .offset = offsetof(struct conf, work_claim_ttl),
+	  .def = "48h", .reloadable = true, .min = 60 * 1000,
+	  .max = 365L * 24 * MS_H,
+	  .help = "a claim with no pushed branch or PR is released after this" },
+	{ .name = "work.dismiss_stale_approvals", .type = CONF_BOOL,
+	  .offset = offsetof(struct conf, work_dismiss_stale_approvals),
+	  .def = "true", .reloadable = true,
+	  .help = "an approval counts only for the PR head it was given on" },
+	{ .name = "work.auto_merge", .type = CONF_BOOL,
+	  .offset = offsetof(struct conf, work_auto_merge),
+	  .def = "true", .reloadable = true,
+	  .help = "merge a PR as soon as its rule holds and Gitea can merge it" },
+	{ .name = "work.merge_style", .type = CONF_STRING,
+	  .offset = offsetof(struct conf, work_merge_style),
+	  .def = "merge", .reloadable = true,
+	  .choices = "merge rebase rebase-merge squash",
+	  .help = "how Gitea merges: merge, rebase, rebase-merge or squash" },
+
+	{ .name = "elo.k_factor", .type = CONF_INT,
+	  .offset = offsetof(struct conf, elo_k_factor),
+	  .def = "32", .reloadable = true, .min = 1, .max = 400,
+	  .help = "K of a merged PR's author" },
+	{ .name = "elo.difficulty", .type = CONF_INT,
+	  .offset = offsetof(struct conf, elo_difficulty),
+	  .def = "1200", .reloadable = true, .min = 100, .max = 4000,
+	  .help = "the rating an issue plays as the author's opponent" },
+	{ .name = "elo.k_caught", .type = CONF_INT,
+	  .offset = offsetof(struct conf, elo_k_caught),
+	  .def = "16", .reloadable = true, .min = 0, .max = 400,
+	  .help = "K of a reviewer whose requested changes were made" },
+	{ .name = "elo.k_approval", .type = CONF_INT,
+	  .offset = offsetof(struct conf, elo_k_approval),
+	  .def = "8", .reloadable = true, .min = 0, .max = 400,
+	  .help = "K of a reviewer who approved a PR that merged" },
+	{ .name = "elo.k_closed", .type = CONF_INT,
+	  .offset = offsetof(struct conf, elo_k_closed),
+	  .def = "8", .reloadable = true, .min = 0, .max = 400,
+	  .help = "K of an author whose reviewed PR closed unmerged" },
+	{ .name = "elo.pair_decay", .type = CONF_INT,
+	  .offset = offsetof(struct conf, elo_pair_decay),
+	  .def = "50", .reloadable = true, .min = 0, .max = 100,
+	  .help = "percent each earlier reward between two agents keeps of the next" },
 
 	{ .name = "sync.interval", .type = CONF_DURATION,
 	  .offset = offsetof(struct conf, sync_interval),
@@ -440,6 +483,19 @@ show(const char *s, size_t len, char *buf, size_t bufsz)
 	}
 	buf[n] = '\0';
 	return buf;
+}
+
+/* Is v one of the space-separated words? */
+static bool
+word_in(const char *v, const char *words)
+{
+	size_t	n = strlen(v);
+	const char *w;
+
+	for (w = words; n > 0 && (w = strstr(w, v)) != NULL; w += n)
+		if ((w == words || w[-1] == ' ') && (w[n] == ' ' || w[n] == '\0'))
+			return true;
+	return false;
 }
 
 static const char *
@@ -910,6 +966,10 @@ set_scalar(struct loader *ld, const struct conf_key *k,
 		return -1;
 	switch (k->type) {
 	case CONF_STRING:
+		if (k->choices != NULL && !word_in(v, k->choices))
+			return fail(ld, &ev->start_mark, "'%s' must be one of"
+			    " %s, got '%s'", k->name, k->choices,
+			    show(v, strlen(v), shown, sizeof(shown)));
 		if ((s = strdup(is_null(ev) ? "" : v)) == NULL)
 			return oom(ld);
 		free(*(char **)field(ld->c, k));

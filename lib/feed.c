@@ -2,10 +2,13 @@
  * feed.c: the numbered list of what matters to an agent now, built and
  * renumbered in one statement (one round trip), so that `work-on 3` means
  * what the agent saw.  Sections, in this order, each capped with a count
- * of the rest: the agent's claimed issues; open unassigned issues of its
- * projects, oldest first; projects it can join, with their open issues.
- * (Its PRs with new reviews, PRs waiting for its review and its rating
- * changes join as the work loop grows.)
+ * of the rest (SPEC.md section 5): notices (a claim that expired); the
+ * agent's claimed issues; its open PRs with reviews new since its last
+ * feed; PRs of its projects waiting for its review at their current head,
+ * oldest first; open unassigned issues of its projects, oldest first;
+ * projects it can join, with their open issues; its recent rating
+ * changes.  Notices and rating changes are told, not numbered; notices
+ * are told once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,65 +16,176 @@
 
 #include "synstack.h"
 
+/* Columns: section, order, kind, target, ref, title, sort time, number,
+ * count (open issues, or the rating after a change), note. */
 static const char feed_sql[] =
-    "WITH claimed AS ("
-    "  SELECT 'claimed' AS section, 1 AS so, 'issue' AS kind, i.id AS target,"
-    "   p.owner || '/' || p.name || '#' || i.number AS ref, i.title,"
-    "   i.assigned_at AS sort_at, i.number AS num, NULL::bigint AS open_issues"
+    "WITH me AS (SELECT COALESCE(feed_seen_at, '-infinity') AS seen"
+    "  FROM agents WHERE id = $1),"
+    " seen AS (UPDATE agents SET feed_seen_at = now() WHERE id = $1),"
+    " notices AS (UPDATE agent_notices SET shown_at = now()"
+    "  WHERE agent_id = $1 AND shown_at IS NULL"
+    "  RETURNING 'notices'::text AS section, 0 AS so, 'notice'::text AS kind,"
+    "   NULL::uuid AS target, ''::text AS ref, text AS title,"
+    "   created_at AS sort_at, 0 AS num, NULL::bigint AS count,"
+    "   NULL::text AS note),"
+    " claimed AS ("
+    "  SELECT 'claimed', 1, 'issue', i.id,"
+    "   p.owner || '/' || p.name || '#' || i.number, i.title,"
+    "   i.assigned_at, i.number, NULL::bigint, NULL::text"
     "  FROM issues i JOIN projects p ON p.id = i.project_id"
     "  WHERE i.assigned_to = $1 AND i.state = 'open'),"
+    " reviewed AS ("
+    "  SELECT 'reviewed', 2, 'pull', pr.id,"
+    "   p.owner || '/' || p.name || '#' || pr.gitea_pr_number, pr.title,"
+    "   max(r.updated_at), pr.gitea_pr_number, NULL::bigint,"
+    "   pr.review_status || ': ' || string_agg(x.name || ' ' ||"
+    "    replace(r.action, '_', '-'), ', ' ORDER BY r.updated_at)"
+    "  FROM pull_requests pr JOIN projects p ON p.id = pr.project_id"
+    "  JOIN reviews r ON r.pull_request_id = pr.id"
+    "  JOIN agents x ON x.id = r.reviewer_id"
+    "  WHERE pr.author_id = $1 AND pr.state = 'open'"
+    "   AND r.updated_at > (SELECT seen FROM me)"
+    "  GROUP BY pr.id, p.owner, p.name),"
+    " to_review AS ("
+    "  SELECT 'to_review', 3, 'pull', pr.id,"
+    "   p.owner || '/' || p.name || '#' || pr.gitea_pr_number, pr.title,"
+    "   pr.created_at, pr.gitea_pr_number, NULL::bigint,"
+    "   'by ' || pr.author_login"
+    "  FROM pull_requests pr JOIN projects p ON p.id = pr.project_id"
+    "  JOIN project_members m ON m.project_id = p.id AND m.agent_id = $1"
+    "  WHERE pr.state = 'open' AND pr.author_id IS DISTINCT FROM $1"
+    "   AND p.deleted_at IS NULL AND NOT p.archived"
+    "   AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.pull_request_id ="
+    "    pr.id AND r.reviewer_id = $1 AND r.commit_sha IS NOT DISTINCT FROM"
+    "    pr.head_sha)),"
     " open_issues AS ("
-    "  SELECT 'open_issues', 2, 'issue', i.id,"
+    "  SELECT 'open_issues', 4, 'issue', i.id,"
     "   p.owner || '/' || p.name || '#' || i.number, i.title, i.created_at,"
-    "   i.number, NULL::bigint"
+    "   i.number, NULL::bigint, NULL::text"
     "  FROM issues i JOIN projects p ON p.id = i.project_id"
     "  JOIN project_members m ON m.project_id = p.id AND m.agent_id = $1"
     "  WHERE i.state = 'open' AND i.assigned_to IS NULL"
     "   AND p.deleted_at IS NULL AND NOT p.archived),"
     " joinable AS ("
-    "  SELECT 'projects', 3, 'project', p.id, p.owner || '/' || p.name,"
+    "  SELECT 'projects', 5, 'project', p.id, p.owner || '/' || p.name,"
     "   p.description, NULL::timestamptz, 0,"
     "   (SELECT count(*) FROM issues i WHERE i.project_id = p.id"
-    "    AND i.state = 'open' AND i.assigned_to IS NULL)"
+    "    AND i.state = 'open' AND i.assigned_to IS NULL), NULL::text"
     "  FROM projects p WHERE p.deleted_at IS NULL AND NOT p.archived"
     "   AND NOT EXISTS (SELECT 1 FROM project_members m"
     "    WHERE m.project_id = p.id AND m.agent_id = $1)),"
-    " everything AS (SELECT * FROM claimed UNION ALL SELECT * FROM open_issues"
-    "  UNION ALL SELECT * FROM joinable),"
+    " ratings AS ("
+    "  SELECT 'ratings', 6, 'rating', NULL::uuid,"
+    "   COALESCE(p.owner || '/' || p.name || '#' || pr.gitea_pr_number, ''),"
+    "   v.reason, v.created_at, 0, v.rating_after::bigint,"
+    "   CASE WHEN v.delta >= 0 THEN '+' ELSE '' END || v.delta"
+    "  FROM elo_events v"
+    "  LEFT JOIN pull_requests pr ON 'pull:' || pr.id = v.source"
+    "  LEFT JOIN projects p ON p.id = pr.project_id"
+    "  WHERE v.agent_id = $1 AND v.created_at > now() - interval '7 days'),"
+    " everything AS (SELECT * FROM notices UNION ALL SELECT * FROM claimed"
+    "  UNION ALL SELECT * FROM reviewed UNION ALL SELECT * FROM to_review"
+    "  UNION ALL SELECT * FROM open_issues UNION ALL SELECT * FROM joinable"
+    "  UNION ALL SELECT * FROM ratings),"
+    /* Rating changes newest first; everything else oldest first. */
     " ranked AS (SELECT *, row_number() OVER (PARTITION BY section"
-    "   ORDER BY sort_at NULLS LAST, num, ref) AS k,"
+    "   ORDER BY CASE WHEN section = 'ratings' THEN -extract(epoch FROM"
+    "    sort_at) ELSE extract(epoch FROM sort_at) END NULLS LAST, num,"
+    "    ref) AS k,"
     "  count(*) OVER (PARTITION BY section) AS total FROM everything),"
-    " shown AS (SELECT *, row_number() OVER (ORDER BY so, k) AS n"
-    "  FROM ranked WHERE k <= $2),"
+    " shown AS (SELECT *, CASE WHEN target IS NULL THEN NULL ELSE"
+    "   row_number() OVER (PARTITION BY target IS NULL ORDER BY so, k) END"
+    "   AS n FROM ranked WHERE k <= $2),"
     " kept AS (INSERT INTO feed_items (agent_id, position, kind, target_id)"
-    "  SELECT $1, n, kind, target FROM shown"
+    "  SELECT $1, n, kind, target FROM shown WHERE n IS NOT NULL"
     "  ON CONFLICT (agent_id, position) DO UPDATE SET kind = EXCLUDED.kind,"
     "   target_id = EXCLUDED.target_id, created_at = now()),"
     " dropped AS (DELETE FROM feed_items WHERE agent_id = $1"
-    "  AND position > (SELECT count(*) FROM shown))"
-    " SELECT n, section, kind, ref, title, open_issues, total FROM shown"
-    " ORDER BY n";
+    "  AND position > (SELECT count(n) FROM shown))"
+    " SELECT n, section, kind, ref, title, count, total, note FROM shown"
+    " ORDER BY so, k";
 
 static const struct feed_section {
 	const char	*name;
 	const char	*heading;
 } feed_sections[] = {
+	{ "notices", "Notices" },
 	{ "claimed", "You work on" },
+	{ "reviewed", "New reviews of your PRs" },
+	{ "to_review", "PRs waiting for your review" },
 	{ "open_issues", "Open issues in your projects" },
 	{ "projects", "Projects you can join" },
+	{ "ratings", "Your rating changes" },
 };
+
+/* One row of the feed: an item in data (numbered or not) and a line. */
+static void
+feed_row(PGresult *res, int i, json_object *items, json_object *notices,
+    json_object *ratings, FILE *out)
+{
+	const char	*section = PQgetvalue(res, i, 1), *count = NULL;
+	json_object	*item;
+
+	if (!PQgetisnull(res, i, 5))
+		count = PQgetvalue(res, i, 5);
+	if (strcmp(section, "notices") == 0) {
+		json_object_array_add(notices,
+		    json_object_new_string(PQgetvalue(res, i, 4)));
+		fprintf(out, "  ! %s\n", PQgetvalue(res, i, 4));
+		return;
+	}
+	item = json_object_new_object();
+	if (strcmp(section, "ratings") == 0) {
+		json_object_object_add(item, "delta", json_object_new_int64(
+		    strtoll(PQgetvalue(res, i, 7), NULL, 10)));
+		json_object_object_add(item, "reason",
+		    json_object_new_string(PQgetvalue(res, i, 4)));
+		json_object_object_add(item, "pull",
+		    json_object_new_string(PQgetvalue(res, i, 3)));
+		json_object_object_add(item, "rating",
+		    json_object_new_int64(strtoll(count, NULL, 10)));
+		json_object_array_add(ratings, item);
+		fprintf(out, "  %s %s %s (now %s)\n", PQgetvalue(res, i, 7),
+		    PQgetvalue(res, i, 4), PQgetvalue(res, i, 3), count);
+		return;
+	}
+	json_object_object_add(item, "n",
+	    json_object_new_int(atoi(PQgetvalue(res, i, 0))));
+	json_object_object_add(item, "section", json_object_new_string(section));
+	json_object_object_add(item, "kind",
+	    json_object_new_string(PQgetvalue(res, i, 2)));
+	json_object_object_add(item, "ref",
+	    json_object_new_string(PQgetvalue(res, i, 3)));
+	json_object_object_add(item, "title",
+	    json_object_new_string(PQgetvalue(res, i, 4)));
+	if (count != NULL)
+		json_object_object_add(item, "open_issues",
+		    json_object_new_int64(strtoll(count, NULL, 10)));
+	if (!PQgetisnull(res, i, 7))
+		json_object_object_add(item, "note",
+		    json_object_new_string(PQgetvalue(res, i, 7)));
+	json_object_array_add(items, item);
+	fprintf(out, "  %s. %s %.120s", PQgetvalue(res, i, 0),
+	    PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+	if (count != NULL)
+		fprintf(out, " (%s open issues)", count);
+	if (!PQgetisnull(res, i, 7))
+		fprintf(out, " [%.200s]", PQgetvalue(res, i, 7));
+	fputc('\n', out);
+}
 
 json_object *
 feed_build(const struct core *core, const struct agent *a, struct err *e)
 {
-	char		 cap[24], line[512], *text = NULL;
+	char		 cap[24], *text = NULL;
 	const char	*params[2] = { a->id, cap };
-	json_object	*items, *sections, *sec, *item, *data, *next;
+	json_object	*items, *notices, *ratings, *sections, *sec, *data,
+			*next, *answer;
 	PGresult	*res;
 	size_t		 s, len = 0, tlen;
-	long		 shown, total;
+	long		 shown[sizeof(feed_sections) / sizeof(feed_sections[0])],
+			 total;
 	int		 i;
-	bool		 any_claim = false, any_issue = false, any_project = false;
 	FILE		*out;
 
 	snprintf(cap, sizeof(cap), "%d", FEED_SECTION_CAP);
@@ -83,67 +197,53 @@ feed_build(const struct core *core, const struct agent *a, struct err *e)
 		return NULL;
 	}
 	items = json_object_new_array();
+	notices = json_object_new_array();
+	ratings = json_object_new_array();
 	sections = json_object_new_object();
 	for (s = 0; s < sizeof(feed_sections) / sizeof(feed_sections[0]); s++) {
-		shown = total = 0;
+		shown[s] = total = 0;
 		for (i = 0; i < PQntuples(res); i++) {
 			if (strcmp(PQgetvalue(res, i, 1), feed_sections[s].name) != 0)
 				continue;
 			total = strtol(PQgetvalue(res, i, 6), NULL, 10);
-			if (shown++ == 0)
+			if (shown[s]++ == 0)
 				fprintf(out, "%s%s:\n", ftell(out) > 0 ? "\n" : "",
 				    feed_sections[s].heading);
-			item = json_object_new_object();
-			json_object_object_add(item, "n", json_object_new_int(
-			    atoi(PQgetvalue(res, i, 0))));
-			json_object_object_add(item, "section",
-			    json_object_new_string(feed_sections[s].name));
-			json_object_object_add(item, "kind",
-			    json_object_new_string(PQgetvalue(res, i, 2)));
-			json_object_object_add(item, "ref",
-			    json_object_new_string(PQgetvalue(res, i, 3)));
-			json_object_object_add(item, "title",
-			    json_object_new_string(PQgetvalue(res, i, 4)));
-			if (!PQgetisnull(res, i, 5)) {
-				json_object_object_add(item, "open_issues",
-				    json_object_new_int64(strtoll(
-				    PQgetvalue(res, i, 5), NULL, 10)));
-				snprintf(line, sizeof(line), " (%s open issues)",
-				    PQgetvalue(res, i, 5));
-			} else
-				line[0] = '\0';
-			json_object_array_add(items, item);
-			fprintf(out, "  %s. %s %.120s%s\n", PQgetvalue(res, i, 0),
-			    PQgetvalue(res, i, 3), PQgetvalue(res, i, 4), line);
+			feed_row(res, i, items, notices, ratings, out);
 		}
-		if (total > shown)
-			fprintf(out, "  ... and %ld more\n", total - shown);
+		if (total > shown[s])
+			fprintf(out, "  ... and %ld more\n", total - shown[s]);
 		sec = json_object_new_object();
-		json_object_object_add(sec, "shown", json_object_new_int64(shown));
+		json_object_object_add(sec, "shown", json_object_new_int64(shown[s]));
 		json_object_object_add(sec, "more",
-		    json_object_new_int64(total - shown));
+		    json_object_new_int64(total - shown[s]));
 		json_object_object_add(sections, feed_sections[s].name, sec);
-		any_claim |= s == 0 && shown > 0;
-		any_issue |= s == 1 && shown > 0;
-		any_project |= s == 2 && shown > 0;
 	}
 	PQclear(res);
 	tlen = (size_t)ftell(out);
 	fclose(out);
 	data = json_object_new_object();
 	json_object_object_add(data, "items", items);
+	json_object_object_add(data, "notices", notices);
+	json_object_object_add(data, "ratings", ratings);
 	json_object_object_add(data, "sections", sections);
+	/* What makes sense now, most pressing first. */
 	next = json_object_new_array();
-	if (any_claim)
+	if (shown[2] > 0)
+		json_object_array_add(next, json_object_new_string("pr <n>"));
+	if (shown[1] > 0)
 		json_object_array_add(next, json_object_new_string(
 		    "submit <branch>"));
-	else if (any_issue)
+	if (shown[3] > 0)
+		json_object_array_add(next, json_object_new_string(
+		    "review approve|request-changes <n> \"...\""));
+	if (shown[1] == 0 && shown[4] > 0)
 		json_object_array_add(next, json_object_new_string("work-on <n>"));
-	if (any_project)
+	if (shown[5] > 0)
 		json_object_array_add(next, json_object_new_string("join <n>"));
 	json_object_array_add(next, json_object_new_string("details <n>"));
-	item = json_ok(tlen > 0 ? text : "Nothing for you now: no project to"
+	answer = json_ok(tlen > 0 ? text : "Nothing for you now: no project to"
 	    " join and no open issue.", data, next);
 	free(text);
-	return item;
+	return answer;
 }

@@ -112,7 +112,7 @@ on_review(json_object *rv, void *arg, struct err *e)
 	json_path_long(rv, "id", &id);
 	if (login == NULL || state == NULL)
 		return 0;
-	return store_review(rw->w->c, rw->w->p->id, rw->number, login, state,
+	return store_review(rw->w->c, rw->w->core->conf, rw->w->p->id, rw->number, login, state,
 	    json_path_str(rv, "body"), json_path_str(rv, "commit_id"), id,
 	    json_path_str(rv, "submitted_at"), e);
 }
@@ -147,7 +147,7 @@ sync_pull(struct item_walk *w, long number, const char *updated,
 	q.path = path;
 	rc = gitea_call(w->core->conf, &q, &r, e);
 	if (rc == 0)
-		rc = store_pull(w->c, w->p->id, r.json, e);
+		rc = store_pull(w->c, w->core->conf, w->p->id, r.json, e);
 	gitea_resp_free(&r);
 	if (rc == 0) {
 		gitea_repo_path(path, sizeof(path), w->p->owner, w->p->name,

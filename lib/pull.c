@@ -159,7 +159,7 @@ pull_submit(const struct core *core, const struct agent *a,
 	if ((c = db_acquire(core->pool, e)) == NULL)
 		goto out;
 	if (db_begin(c, e) == 0 &&
-	    store_pull(c, cl.project_id, r.json, e) == 0 &&
+	    store_pull(c, core->conf, cl.project_id, r.json, e) == 0 &&
 	    db_run(c, e, "UPDATE pull_requests SET issue_id = $3 WHERE"
 	    " project_id = $1 AND gitea_pr_number = $2", 3, params) == 0 &&
 	    audit_write(c, &who, "pull.submit", "issue", cl.issue_id, NULL,
@@ -192,22 +192,6 @@ out:
 	return NULL;
 }
 
-/* A reference that must name a pull request. */
-static int
-pull_resolve(PGconn *c, const struct agent *a, const char *text,
-    struct ref *r, char *name, size_t size, struct err *e)
-{
-	if (ref_resolve(c, a->id, text, r, e) == -1)
-		return -1;
-	ref_text(r, name, size);
-	if (r->kind != REF_PULL) {
-		err_set(e, ERR_BAD_REQUEST, "%s is not a pull request", name);
-		err_hint(e, "`details %s` shows it", name);
-		return -1;
-	}
-	return 0;
-}
-
 json_object *
 pull_show(const struct core *core, const struct agent *a, const char *text,
     struct err *e)
@@ -215,7 +199,7 @@ pull_show(const struct core *core, const struct agent *a, const char *text,
 	struct ref	 r;
 	const char	*params[1];
 	json_object	*data, *reviews;
-	char		 name[256], msg[4096];
+	char		 name[256], needs[1024], msg[4096];
 	size_t		 off;
 	PGconn		*c;
 	PGresult	*res = NULL, *rv = NULL;
@@ -223,8 +207,15 @@ pull_show(const struct core *core, const struct agent *a, const char *text,
 
 	if ((c = db_acquire(core->pool, e)) == NULL)
 		return NULL;
-	if (pull_resolve(c, a, text, &r, name, sizeof(name), e) == -1)
+	if (ref_pull(c, a->id, text, &r, name, sizeof(name), e) == -1)
 		goto fail;
+	/* Gitea's word on the head and mergeability, if it answers. */
+	db_release(core->pool, c);
+	if (pull_fetch(core, r.project_id, r.owner, r.name, r.number, e) == -1)
+		log_debug("pr %s: showing what is stored: %s", name, e->message);
+	err_clear(e);
+	if ((c = db_acquire(core->pool, e)) == NULL)
+		return NULL;
 	params[0] = r.id;
 	if ((res = db_query(c, e, "SELECT pr.title, pr.body, pr.state,"
 	    " pr.review_status, pr.source_branch, pr.target_branch,"
@@ -243,10 +234,15 @@ pull_show(const struct core *core, const struct agent *a, const char *text,
 	    " WHERE r.pull_request_id = $1 ORDER BY r.updated_at", 1,
 	    params)) == NULL)
 		goto fail;
+	needs[0] = '\0';
+	if (strcmp(PQgetvalue(res, 0, 2), "open") == 0 &&
+	    pull_needs(c, core->conf, r.id, needs, sizeof(needs), e) == -1)
+		goto fail;
 	db_release(core->pool, c);
 	c = NULL;
 	data = json_from_row(res, 0);
 	json_object_object_add(data, "ref", json_object_new_string(name));
+	json_object_object_add(data, "needs", json_object_new_string(needs));
 	reviews = json_from_rows(rv);
 	json_object_object_add(data, "reviews", reviews);
 	off = (size_t)snprintf(msg, sizeof(msg), "%s (%s, %s): %s\n%s -> %s by"
@@ -259,7 +255,11 @@ pull_show(const struct core *core, const struct agent *a, const char *text,
 		    "\n%s: %s%s", PQgetvalue(rv, i, 0), PQgetvalue(rv, i, 1),
 		    PQgetvalue(rv, i, 4)[0] == 't' ? "" : " (on an older head)");
 	if (PQntuples(rv) == 0 && off < sizeof(msg))
-		snprintf(msg + off, sizeof(msg) - off, "\nNo review yet.");
+		off += (size_t)snprintf(msg + off, sizeof(msg) - off,
+		    "\nNo review yet.");
+	if (needs[0] != '\0' && off < sizeof(msg))
+		snprintf(msg + off, sizeof(msg) - off, "\nBefore it merges: %s.",
+		    needs);
 	PQclear(res);
 	PQclear(rv);
 	return json_ok(msg, data, NULL);
@@ -293,26 +293,6 @@ verdict_find(const char *word)
 	return NULL;
 }
 
-/* The PR's review status from its current reviews: an outstanding request
- * for changes blocks; approvals count only on the head they were given. */
-static int
-pull_recompute(PGconn *c, const char *pr, long required, struct err *e)
-{
-	char		 req[24];
-	const char	*params[2] = { pr, req };
-
-	snprintf(req, sizeof(req), "%ld", required);
-	return db_run(c, e, "UPDATE pull_requests p SET review_status = CASE"
-	    " WHEN p.review_status IN ('merged', 'closed') THEN p.review_status"
-	    " WHEN EXISTS (SELECT 1 FROM reviews r WHERE r.pull_request_id ="
-	    "  p.id AND r.action = 'request_changes') THEN 'changes_requested'"
-	    " WHEN (SELECT count(*) FROM reviews r WHERE r.pull_request_id ="
-	    "  p.id AND r.action = 'approve' AND r.commit_sha = p.head_sha) >="
-	    "  $2::int THEN 'approved'"
-	    " ELSE 'pending' END, updated_at = now() WHERE p.id = $1", 2,
-	    params);
-}
-
 json_object *
 pull_review(const struct core *core, const struct agent *a,
     const char *word, const char *text, const char *comment, struct err *e)
@@ -324,8 +304,11 @@ pull_review(const struct core *core, const struct agent *a,
 	struct ref		 r;
 	json_object		*body, *data;
 	const char		*params[6];
+	struct policy		 pol;
+	struct err		 later;
 	char			 name[256], bucket[64], path[512], login[64],
-				 head[64], rid[24], msg[1024];
+				 head[64], rid[24], status[24], msg[1024];
+	int			 merged = 0;
 	PGconn			*c;
 	PGresult		*res = NULL;
 	long			 gid = 0;
@@ -346,7 +329,13 @@ pull_review(const struct core *core, const struct agent *a,
 	}
 	if ((c = db_acquire(core->pool, e)) == NULL)
 		return NULL;
-	if (pull_resolve(c, a, text, &r, name, sizeof(name), e) == -1)
+	if (ref_pull(c, a->id, text, &r, name, sizeof(name), e) == -1)
+		goto out;
+	/* The head the review is for is Gitea's current one. */
+	db_release(core->pool, c);
+	c = NULL;
+	if (pull_fetch(core, r.project_id, r.owner, r.name, r.number, e) == -1 ||
+	    (c = db_acquire(core->pool, e)) == NULL)
 		goto out;
 	params[0] = r.id;
 	params[1] = a->id;
@@ -374,11 +363,12 @@ pull_review(const struct core *core, const struct agent *a,
 	strlcpy_ss(login, PQgetvalue(res, 0, 3), sizeof(login));
 	PQclear(res);
 	res = NULL;
+	if (policy_load(c, core->conf, r.project_id, &pol, e) == -1)
+		goto out;
 	db_release(core->pool, c);
 	c = NULL;
 	snprintf(bucket, sizeof(bucket), "review:%s", a->id);
-	if (ratelimit_hit(core->pool, bucket, core->conf->work_review_rate, 3600,
-	    e) == -1)
+	if (ratelimit_hit(core->pool, bucket, pol.review_rate, 3600, e) == -1)
 		goto out;
 	/* As the agent, on the head it saw, so Gitea's own rules hold. */
 	gitea_repo_path(path, sizeof(path), r.owner, r.name,
@@ -420,8 +410,7 @@ pull_review(const struct core *core, const struct agent *a,
 	    db_run(c, e, "INSERT INTO review_events (pull_request_id,"
 	    " reviewer_id, action, body, commit_sha, gitea_review_id)"
 	    " VALUES ($1, $2, $3, $4, $5, $6::bigint)", 6, params) == -1 ||
-	    pull_recompute(c, r.id, core->conf->work_required_approvals, e) ==
-	    -1 ||
+	    pull_refresh(c, core->conf, r.id, e) == -1 ||
 	    audit_write(c, &who, "pull.review", "pull_request", r.id, NULL,
 	    e) == -1 || db_commit(c, e) == -1)
 		goto out;
@@ -429,16 +418,32 @@ pull_review(const struct core *core, const struct agent *a,
 	if ((res = db_query(c, e, "SELECT review_status FROM pull_requests"
 	    " WHERE id = $1", 1, params)) == NULL)
 		goto out;
+	strlcpy_ss(status, PQgetvalue(res, 0, 0), sizeof(status));
+	PQclear(res);
+	res = NULL;
+	db_release(core->pool, c);
+	c = NULL;
+	gitea_resp_free(&gr);
+	/* The approval that makes the rule hold merges at once where the
+	 * project auto-merges; if Gitea cannot yet, the background pass
+	 * tries again. */
+	if (strcmp(status, "approved") == 0) {
+		err_clear(&later);
+		if ((merged = pull_automerge(core, r.id, &later)) == -1)
+			log_warn("auto-merge of %s: %s", name, later.message);
+		if (merged == 1)
+			strlcpy_ss(status, "merged", sizeof(status));
+	}
 	data = json_object_new_object();
 	json_object_object_add(data, "pull", json_object_new_string(name));
 	json_object_object_add(data, "verdict", json_object_new_string(v->action));
 	json_object_object_add(data, "review_status",
-	    json_object_new_string(PQgetvalue(res, 0, 0)));
-	snprintf(msg, sizeof(msg), "You reviewed %s: %s. It is now %s.", name,
-	    v->action, PQgetvalue(res, 0, 0));
-	PQclear(res);
-	db_release(core->pool, c);
-	gitea_resp_free(&gr);
+	    json_object_new_string(status));
+	json_object_object_add(data, "merged", json_object_new_boolean(
+	    merged == 1));
+	snprintf(msg, sizeof(msg), "You reviewed %s: %s. It is now %s%s.", name,
+	    v->action, status, merged == 1 ? " (the project auto-merges; its"
+	    " issue is closed)" : "");
 	return json_ok(msg, data, json_strarray((const char *const[]){
 	    "feed", NULL }));
 out:
@@ -447,116 +452,4 @@ out:
 		db_release(core->pool, c);
 	gitea_resp_free(&gr);
 	return NULL;
-}
-
-/*
- * merge <pr>: by its author, once the rule holds (required approvals on the
- * current head, no outstanding request for changes) and Gitea finds it
- * mergeable.  Gitea is told the head SHA that was checked, so a push in
- * between cannot slip through.  On success the PR is merged here too, and
- * the linked issue closed, which ends the claim.
- */
-json_object *
-pull_merge(const struct core *core, const struct agent *a, const char *text,
-    struct err *e)
-{
-	struct gitea_req	 q = { .method = "POST" };
-	struct gitea_resp	 gr = { .total = -1 };
-	struct actor		 who = { ACTOR_AGENT, "" };
-	struct ref		 r;
-	json_object		*body, *data;
-	const char		*params[2];
-	char			 name[256], path[512], head[64], login[64],
-				 status[24], issue[37], msg[512];
-	PGconn			*c;
-	PGresult		*res = NULL;
-	int			 rc = -1;
-
-	if ((c = db_acquire(core->pool, e)) == NULL)
-		return NULL;
-	if (pull_resolve(c, a, text, &r, name, sizeof(name), e) == -1)
-		goto out;
-	params[0] = r.id;
-	params[1] = a->id;
-	if (pull_recompute(c, r.id, core->conf->work_required_approvals, e) ==
-	    -1 || (res = db_query(c, e, "SELECT pr.state, pr.author_id = $2,"
-	    " pr.head_sha, x.gitea_username, pr.review_status,"
-	    " COALESCE(pr.issue_id::text, '')"
-	    " FROM pull_requests pr, agents x WHERE pr.id = $1 AND x.id = $2",
-	    2, params)) == NULL)
-		goto out;
-	if (strcmp(PQgetvalue(res, 0, 0), "open") != 0) {
-		err_set(e, ERR_PR_CLOSED, "%s is closed", name);
-		goto out;
-	}
-	if (PQgetvalue(res, 0, 1)[0] != 't') {
-		err_set(e, ERR_FORBIDDEN, "only the author of %s merges it", name);
-		err_hint(e, "review it instead: review approve %s", name);
-		goto out;
-	}
-	strlcpy_ss(status, PQgetvalue(res, 0, 4), sizeof(status));
-	if (strcmp(status, "approved") != 0) {
-		err_set(e, ERR_INVALID_TRANSITION, "%s is %s: it needs %ld"
-		    " approval%s on its current head and no request for changes",
-		    name, status, core->conf->work_required_approvals,
-		    core->conf->work_required_approvals == 1 ? "" : "s");
-		err_hint(e, "run `pr %s` to see what it still needs", name);
-		goto out;
-	}
-	strlcpy_ss(head, PQgetvalue(res, 0, 2), sizeof(head));
-	strlcpy_ss(login, PQgetvalue(res, 0, 3), sizeof(login));
-	strlcpy_ss(issue, PQgetvalue(res, 0, 5), sizeof(issue));
-	PQclear(res);
-	res = NULL;
-	db_release(core->pool, c);
-	c = NULL;
-	gitea_repo_path(path, sizeof(path), r.owner, r.name, "/pulls/%ld/merge",
-	    r.number);
-	body = json_object_new_object();
-	json_object_object_add(body, "Do", json_object_new_string("merge"));
-	json_object_object_add(body, "head_commit_id",
-	    json_object_new_string(head));
-	q.path = path;
-	q.body = body;
-	q.sudo = login;
-	rc = gitea_call(core->conf, &q, &gr, e);
-	json_object_put(body);
-	if (rc == -1) {
-		if (gr.status == 409)
-			err_hint(e, "the PR moved or conflicts: run `pr %s`", name);
-		else if (gr.status == 405)
-			err_hint(e, "Gitea does not find it mergeable (yet): run"
-			    " `pr %s`", name);
-		goto out;
-	}
-	rc = -1;
-	if ((c = db_acquire(core->pool, e)) == NULL)
-		goto out;
-	params[0] = r.id;
-	params[1] = issue;
-	strlcpy_ss(who.id, a->id, sizeof(who.id));
-	if (db_begin(c, e) == -1 ||
-	    db_run(c, e, "UPDATE pull_requests SET review_status = 'merged',"
-	    " state = 'closed', merged_at = COALESCE(merged_at, now()),"
-	    " updated_at = now() WHERE id = $1", 1, params) == -1 ||
-	    (issue[0] != '\0' && db_run(c, e, "UPDATE issues SET state ="
-	    " 'closed', closed_at = COALESCE(closed_at, now()), updated_at ="
-	    " now() WHERE id = $1::uuid", 1, &params[1]) == -1) ||
-	    audit_write(c, &who, "pull.merge", "pull_request", r.id, NULL,
-	    e) == -1 || db_commit(c, e) == -1)
-		goto out;
-	rc = 0;
-	data = json_object_new_object();
-	json_object_object_add(data, "pull", json_object_new_string(name));
-	json_object_object_add(data, "merged", json_object_new_boolean(1));
-	json_object_object_add(data, "head", json_object_new_string(head));
-	snprintf(msg, sizeof(msg), "Merged %s at %.12s; its issue is closed and"
-	    " your claim ends.", name, head);
-out:
-	PQclear(res);
-	if (c != NULL)
-		db_release(core->pool, c);
-	gitea_resp_free(&gr);
-	return rc == 0 ? json_ok(msg, data, json_strarray((const char *const[]){
-	    "feed", "my-work", NULL })) : NULL;
 }

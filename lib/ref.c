@@ -180,3 +180,24 @@ ref_text(const struct ref *r, char *buf, size_t size)
 	else
 		snprintf(buf, size, "%s/%s#%ld", r->owner, r->name, r->number);
 }
+
+/* A reference that must name a pull request; its text into name. */
+int
+ref_pull(PGconn *c, const char *agent, const char *text, struct ref *r,
+    char *name, size_t size, struct err *e)
+{
+	if (agent == NULL && isdigit((unsigned char)text[0])) {
+		err_set(e, ERR_BAD_REQUEST, "'%.40s' is not a pull request", text);
+		err_hint(e, "name it owner/repo#N");
+		return -1;
+	}
+	if (ref_resolve(c, agent, text, r, e) == -1)
+		return -1;
+	ref_text(r, name, size);
+	if (r->kind != REF_PULL) {
+		err_set(e, ERR_BAD_REQUEST, "%s is not a pull request", name);
+		err_hint(e, "`details %s` shows it", name);
+		return -1;
+	}
+	return 0;
+}

@@ -156,13 +156,14 @@ store_issue(PGconn *c, const char *project, json_object *issue,
 }
 
 int
-store_pull(PGconn *c, const char *project, json_object *pr, struct err *e)
+store_pull(PGconn *c, const struct conf *conf, const char *project,
+    json_object *pr, struct err *e)
 {
 	const char	*params[17];
 	char		 gid[24], num[24], *assignees;
 	long		 id, number;
 	PGresult	*res;
-	int		 merged;
+	int		 merged, rc;
 
 	if (!json_path_long(pr, "id", &id) ||
 	    !json_path_long(pr, "number", &number) ||
@@ -225,13 +226,17 @@ store_pull(PGconn *c, const char *project, json_object *pr, struct err *e)
 	    "   EXCLUDED.merge_commit_sha),"
 	    "  gitea_updated_at = EXCLUDED.gitea_updated_at, updated_at = now()"
 	    " WHERE p.gitea_updated_at IS NULL"
-	    "  OR EXCLUDED.gitea_updated_at >= p.gitea_updated_at",
+	    "  OR EXCLUDED.gitea_updated_at >= p.gitea_updated_at"
+	    " RETURNING p.id",
 	    17, params);
 	free(assignees);
 	if (res == NULL)
 		return -1;
+	/* A new head, a merge or a close: what follows from it. */
+	rc = PQntuples(res) > 0 ? pull_refresh(c, conf, PQgetvalue(res, 0, 0),
+	    e) : 0;
 	PQclear(res);
-	return 0;
+	return rc;
 }
 
 /*
@@ -240,13 +245,15 @@ store_pull(PGconn *c, const char *project, json_object *pr, struct err *e)
  * left to the reconciliation.  at orders reviews of one reviewer.
  */
 int
-store_review(PGconn *c, const char *project, long number,
-    const char *reviewer, const char *state, const char *body,
+store_review(PGconn *c, const struct conf *conf, const char *project,
+    long number, const char *reviewer, const char *state, const char *body,
     const char *commit, long gitea_review_id, const char *at, struct err *e)
 {
 	const char	*params[8];
 	char		 num[24], rid[24];
 	const char	*action;
+	PGresult	*res;
+	int		 rc;
 
 	if (strcmp(state, "APPROVED") == 0)
 		action = "approve";
@@ -266,7 +273,7 @@ store_review(PGconn *c, const char *project, long number,
 	params[5] = commit;
 	params[6] = gitea_review_id > 0 ? rid : NULL;
 	params[7] = at;
-	return db_run(c, e,
+	res = db_query(c, e,
 	    "INSERT INTO reviews AS r (pull_request_id, reviewer_id, action,"
 	    " body, commit_sha, gitea_review_id, updated_at)"
 	    " SELECT p.id, a.id, $4, $5, $6, $7::bigint,"
@@ -279,7 +286,14 @@ store_review(PGconn *c, const char *project, long number,
 	    "  commit_sha = EXCLUDED.commit_sha,"
 	    "  gitea_review_id = COALESCE(EXCLUDED.gitea_review_id,"
 	    "   r.gitea_review_id), updated_at = EXCLUDED.updated_at"
-	    " WHERE EXCLUDED.updated_at >= r.updated_at", 8, params);
+	    " WHERE EXCLUDED.updated_at >= r.updated_at"
+	    " RETURNING r.pull_request_id", 8, params);
+	if (res == NULL)
+		return -1;
+	rc = PQntuples(res) > 0 ? pull_refresh(c, conf, PQgetvalue(res, 0, 0),
+	    e) : 0;
+	PQclear(res);
+	return rc;
 }
 
 /* Agents among a repository's collaborators are its members; agents no

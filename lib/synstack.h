@@ -42,6 +42,7 @@ enum err_code {
 	ERR_PROJECT_CLOSED,	/* 422 project_closed */
 	ERR_OWN_PR,		/* 422 own_pr */
 	ERR_PR_CLOSED,		/* 422 pr_closed */
+	ERR_NOT_APPROVED,	/* 422 not_approved */
 	ERR_RATE_LIMITED,	/* 429 rate_limited */
 	ERR_GITEA_REFUSED,	/* 422 gitea_refused */
 	ERR_GITEA_UNAVAILABLE,	/* 502 gitea_unavailable */
@@ -155,6 +156,18 @@ struct conf {
 	long		 work_max_claims;
 	long		 work_required_approvals;
 	long		 work_review_rate;
+	long		 work_claim_ttl;	/* ms */
+	bool		 work_dismiss_stale_approvals;
+	bool		 work_auto_merge;
+	char		*work_merge_style;
+
+	/* elo */
+	long		 elo_k_factor;
+	long		 elo_difficulty;
+	long		 elo_k_caught;
+	long		 elo_k_approval;
+	long		 elo_k_closed;
+	long		 elo_pair_decay;	/* percent */
 
 	/* sync */
 	long		 sync_interval;		/* ms */
@@ -189,6 +202,7 @@ struct conf_key {
 	const char	*def;		/* default, in the file's own syntax */
 	bool		 reloadable;	/* SIGHUP applies it without restart */
 	long		 min, max;	/* for INT, DURATION, SIZE (0,0: none) */
+	const char	*choices;	/* STRING: the allowed words, or NULL */
 	const char	*help;
 };
 
@@ -450,10 +464,14 @@ int		 store_project(PGconn *, json_object *, bool, char [37],
 		     struct err *);
 int		 store_project_deleted(PGconn *, long, struct err *);
 int		 store_issue(PGconn *, const char *, json_object *, struct err *);
-int		 store_pull(PGconn *, const char *, json_object *, struct err *);
+/* Both then refresh the PR's outcome (pull_refresh) under the conf's
+ * rules. */
+int		 store_pull(PGconn *, const struct conf *, const char *,
+		     json_object *, struct err *);
 /* project, PR number, reviewer login, Gitea state (APPROVED...), body,
  * commit, Gitea review id (0: unknown), time. */
-int		 store_review(PGconn *, const char *, long, const char *,
+int		 store_review(PGconn *, const struct conf *, const char *, long,
+		     const char *,
 		     const char *, const char *, const char *, long,
 		     const char *, struct err *);
 int		 store_members(PGconn *, const char *, json_object *,
@@ -527,6 +545,9 @@ struct ref {
 int		 ref_resolve(PGconn *, const char *, const char *, struct ref *,
 		     struct err *);
 void		 ref_text(const struct ref *, char *, size_t);
+/* A reference that must name a PR (agent NULL: no feed numbers). */
+int		 ref_pull(PGconn *, const char *, const char *, struct ref *,
+		     char *, size_t, struct err *);
 
 /* work.c: join, work-on, abandon, details, my-work */
 json_object	*work_join(const struct core *, const struct agent *,
@@ -539,17 +560,68 @@ json_object	*work_details(const struct core *, const struct agent *,
 		     const char *, struct err *);
 json_object	*work_status(const struct core *, const struct agent *,
 		     struct err *);
+/* Releases expired claims (work.claim_ttl); *released says how many. */
+int		 work_expire_claims(const struct core *, int *, struct err *);
 
 /* pull.c: submit and pr */
 json_object	*pull_submit(const struct core *, const struct agent *,
 		     const char *, const char *, struct err *);
 json_object	*pull_show(const struct core *, const struct agent *,
 		     const char *, struct err *);
+
+/* merge.c: the merge rule, merging, auto-merge, a PR's outcome */
+/* After any change of a PR row or its reviews, in the same transaction:
+ * its review status again, and if it merged or closed, the issue and the
+ * ratings. */
+int		 pull_refresh(PGconn *, const struct conf *, const char *,
+		     struct err *);
+/* Reads the PR from Gitea and stores it: project id, owner, name, number. */
+int		 pull_fetch(const struct core *, const char *, const char *,
+		     const char *, long, struct err *);
+/* What a PR still needs before it may merge, in words ("" if nothing). */
+int		 pull_needs(PGconn *, const struct conf *, const char *,
+		     char *, size_t, struct err *);
 json_object	*pull_merge(const struct core *, const struct agent *,
 		     const char *, struct err *);
+/* An admin merges any PR whose rule holds; the reference is owner/repo#N. */
+json_object	*pull_merge_admin(const struct core *, const struct actor *,
+		     const char *, struct err *);
+/* 1 merged, 0 not now, -1 error. */
+int		 pull_automerge(const struct core *, const char *,
+		     struct err *);
+int		 pull_automerge_sweep(const struct core *, int *, struct err *);
 /* verdict: approve, request-changes or comment. */
 json_object	*pull_review(const struct core *, const struct agent *,
 		     const char *, const char *, const char *, struct err *);
+
+/* policy.c: a project's work rules: synstack.yaml's work.* defaults with
+ * the project's own overrides */
+struct policy {
+	long	max_claims;
+	long	claim_ttl;		/* seconds */
+	long	required_approvals;
+	bool	dismiss_stale_approvals;
+	long	review_rate;		/* reviews per agent per hour */
+	bool	auto_merge;
+	char	merge_style[16];	/* Gitea's "Do" */
+};
+int		 policy_load(PGconn *, const struct conf *, const char *,
+		     struct policy *, struct err *);
+/* owner/repo; {"policy": effective, "overrides": the project's own} */
+json_object	*policy_show(const struct core *, const char *, struct err *);
+/* Values override, null returns to the default; all or nothing. */
+json_object	*policy_set(const struct core *, const struct actor *,
+		     const char *, json_object *, struct err *);
+
+/* rating.c: Elo ratings from outcomes (SPEC.md section 7) */
+#define RATING_BOARD_MAX	100
+/* The rating changes of a merged or closed PR; each counts once. */
+int		 rating_settle(PGconn *, const struct conf *, const char *,
+		     struct err *);
+/* $1 an agent id: its last five changes {delta, reason, pull, rating, at} */
+extern const char rating_recent_sql[];
+/* The agents by rating, best first; at most limit (1..RATING_BOARD_MAX). */
+json_object	*rating_leaderboard(const struct core *, long, struct err *);
 
 /* feed.c: the numbered list of what matters to an agent now */
 #define FEED_SECTION_CAP	10
@@ -583,6 +655,8 @@ const struct command *command_find(const char *);
  * it; the answer is the uniform {"ok":true,"text","data","next"}. */
 json_object	*command_run(struct command_ctx *, const char *,
 		     struct err *);
+/* help: every command (NULL) or the one named, with its example. */
+json_object	*command_help(const char *, struct err *);
 
 /* util.c */
 bool		 uuid_valid(const char *);

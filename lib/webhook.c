@@ -149,7 +149,7 @@ apply_pull(struct apply_ctx *x, json_object *body, struct err *e)
 	if (pr == NULL)
 		return err_set(e, ERR_BAD_REQUEST, "the delivery has no"
 		    " pull_request");
-	return store_pull(x->c, id, pr, e);
+	return store_pull(x->c, x->conf, id, pr, e);
 }
 
 /* The three review events share action "reviewed"; the kind is in the
@@ -176,7 +176,7 @@ apply_review(struct apply_ctx *x, json_object *body, struct err *e)
 	if (reviewer == NULL || !json_path_long(pr, "number", &number))
 		return err_set(e, ERR_BAD_REQUEST, "a review without reviewer"
 		    " or pull request number");
-	return store_review(x->c, id, number, reviewer, state,
+	return store_review(x->c, x->conf, id, number, reviewer, state,
 	    json_path_str(body, "review.content"),
 	    json_path_str(pr, "head.sha"), 0,
 	    json_path_str(pr, "updated_at"), e);
@@ -185,11 +185,28 @@ apply_review(struct apply_ctx *x, json_object *body, struct err *e)
 static int
 apply_push(struct apply_ctx *x, json_object *body, struct err *e)
 {
-	char	id[37];
+	const char	*params[3], *ref = json_path_str(body, "ref"),
+			*after = json_path_str(body, "after");
+	char		 id[37];
+	int		 rc;
 
-	/* PR heads move with their pull_request_sync events; the push
-	 * itself only says the repository changed. */
-	return project_of(x, body, id, e);
+	/* PR heads move with their pull_request_sync events; a push of a
+	 * branch naming a claimed issue's number keeps the claim from
+	 * expiring. */
+	if ((rc = project_of(x, body, id, e)) != 0)
+		return rc;
+	if (ref == NULL || strncmp(ref, "refs/heads/", 11) != 0 ||
+	    after == NULL || strspn(after, "0") == strlen(after))
+		return 0;
+	params[0] = id;
+	params[1] = json_path_str(body, "pusher.login");
+	params[2] = ref + 11;
+	if (params[1] == NULL)
+		return 0;
+	return db_run(x->c, e, "UPDATE issues i SET branch_pushed_at = now()"
+	    " FROM agents x WHERE i.project_id = $1 AND i.state = 'open' AND"
+	    " i.assigned_to = x.id AND x.gitea_username = $2 AND"
+	    " $3 ~ ('(^|[^0-9])' || i.number || '([^0-9]|$)')", 3, params);
 }
 
 static const struct webhook_applier {

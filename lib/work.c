@@ -205,6 +205,7 @@ work_on(const struct core *core, const struct agent *a, const char *text,
     struct err *e)
 {
 	struct actor	 who = { ACTOR_AGENT, "" };
+	struct policy	 pol;
 	struct ref	 r;
 	json_object	*data, *issue, *body;
 	char		 name[256], login[64], url[1024], branch[96], path[512],
@@ -275,7 +276,9 @@ work_on(const struct core *core, const struct agent *a, const char *text,
 		goto fail;
 	}
 	if (PQgetisnull(res, 0, 1)) {
-		snprintf(max, sizeof(max), "%ld", core->conf->work_max_claims);
+		if (policy_load(c, core->conf, r.project_id, &pol, e) == -1)
+			goto fail;
+		snprintf(max, sizeof(max), "%ld", pol.max_claims);
 		params[0] = a->id;
 		params[1] = max;
 		if ((held = db_query(c, e, "SELECT count(*) >= $2::int,"
@@ -295,7 +298,8 @@ work_on(const struct core *core, const struct agent *a, const char *text,
 		params[0] = r.id;
 		params[1] = a->id;
 		if (db_run(c, e, "UPDATE issues SET assigned_to = $2,"
-		    " assigned_at = now(), updated_at = now() WHERE id = $1", 2,
+		    " assigned_at = now(), branch_pushed_at = NULL,"
+		    " updated_at = now() WHERE id = $1", 2,
 		    params) == -1)
 			goto fail;
 		/* Gitea learns of the claim later: the agent needs no answer
@@ -503,8 +507,19 @@ work_status(const struct core *core, const struct agent *a, struct err *e)
 	PQclear(res);
 	if (json_object_array_length(claims) == 0 &&
 	    json_object_array_length(pulls) == 0 && off < sizeof(msg))
-		snprintf(msg + off, sizeof(msg) - off, " You hold no issue and"
-		    " have no open PR; run `feed`.");
+		off += (size_t)snprintf(msg + off, sizeof(msg) - off,
+		    " You hold no issue and have no open PR; run `feed`.");
+	if ((res = db_exec(core->pool, e, rating_recent_sql, 1, params)) ==
+	    NULL) {
+		json_object_put(claims);
+		json_object_put(pulls);
+		return NULL;
+	}
+	for (i = 0; i < (size_t)PQntuples(res) && off < sizeof(msg); i++)
+		off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s%+d %s"
+		    " %s", i == 0 ? "\nRecent rating changes: " : ", ",
+		    atoi(PQgetvalue(res, (int)i, 0)), PQgetvalue(res, (int)i, 1),
+		    PQgetvalue(res, (int)i, 2));
 	me = json_object_new_object();
 	json_object_object_add(me, "name", json_object_new_string(a->name));
 	json_object_object_add(me, "elo", json_object_new_int64(a->elo));
@@ -512,5 +527,138 @@ work_status(const struct core *core, const struct agent *a, struct err *e)
 	json_object_object_add(data, "agent", me);
 	json_object_object_add(data, "claims", claims);
 	json_object_object_add(data, "pulls", pulls);
+	json_object_object_add(data, "ratings", json_from_rows(res));
+	PQclear(res);
 	return json_ok(msg, data, next_list("feed", NULL, NULL));
+}
+
+/* Does a branch of the repository name the issue's number? */
+struct branch_walk {
+	long	number;
+	bool	found;
+};
+
+static int
+on_branch(json_object *b, void *arg, struct err *e)
+{
+	struct branch_walk	*w = arg;
+	const char		*name = json_path_str(b, "name"), *p;
+	size_t			 n;
+	char			 num[24];
+
+	(void)e;
+	if (name == NULL)
+		return 0;
+	n = (size_t)snprintf(num, sizeof(num), "%ld", w->number);
+	for (p = strstr(name, num); p != NULL; p = strstr(p + 1, num))
+		if ((p == name || !isdigit((unsigned char)p[-1])) &&
+		    !isdigit((unsigned char)p[n]))
+			w->found = true;
+	return 0;
+}
+
+/*
+ * Claims past their project's claim_ttl with neither an open PR nor a
+ * pushed branch naming the issue are released, here and in Gitea, and
+ * the agent finds a notice in its next feed.  Push webhooks mark branches
+ * as they come; since Gitea never redelivers a lost one, Gitea's branch
+ * list is read once more before a claim is let go.
+ */
+int
+work_expire_claims(const struct core *core, int *released, struct err *e)
+{
+	struct actor		 who = { ACTOR_SYSTEM, "claim-expiry" };
+	struct branch_walk	 w;
+	json_object		*body;
+	const char		*params[3], *notice[2];
+	char			 ttl[24], path[512], text[512];
+	PGconn			*c = NULL;
+	PGresult		*res, *gone;
+	int			 i, rc = 0;
+
+	*released = 0;
+	snprintf(ttl, sizeof(ttl), "%ld", core->conf->work_claim_ttl / 1000);
+	params[0] = ttl;
+	if ((res = db_exec(core->pool, e, "SELECT i.id, p.owner, p.name,"
+	    " i.number, i.assigned_to, ss_iso(i.assigned_at), x.gitea_username,"
+	    " round(COALESCE(pp.claim_ttl_seconds, $1::int) / 3600.0, 1)"
+	    " FROM issues i JOIN projects p ON p.id = i.project_id"
+	    " JOIN agents x ON x.id = i.assigned_to"
+	    " LEFT JOIN project_policies pp ON pp.project_id = p.id"
+	    " WHERE i.assigned_to IS NOT NULL AND i.state = 'open'"
+	    "  AND i.branch_pushed_at IS NULL"
+	    "  AND i.assigned_at < now() - make_interval(secs =>"
+	    "   COALESCE(pp.claim_ttl_seconds, $1::int))"
+	    "  AND NOT EXISTS (SELECT 1 FROM pull_requests pr"
+	    "   WHERE pr.project_id = i.project_id AND pr.state = 'open' AND"
+	    "   (pr.issue_id = i.id OR (pr.author_id = i.assigned_to AND"
+	    "   pr.source_branch ~ ('(^|[^0-9])' || i.number || '([^0-9]|$)'))))"
+	    " ORDER BY i.assigned_at LIMIT 20", 1, params)) == NULL)
+		return -1;
+	for (i = 0; i < PQntuples(res) && rc == 0; i++) {
+		w.number = strtol(PQgetvalue(res, i, 3), NULL, 10);
+		w.found = false;
+		gitea_repo_path(path, sizeof(path), PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 2), "/branches");
+		/* Gitea unreachable: the claim waits for the next pass. */
+		if (gitea_list(core->conf, path, NULL, NULL, false, on_branch,
+		    &w, e) == -1) {
+			rc = -1;
+			break;
+		}
+		if ((c = db_acquire(core->pool, e)) == NULL) {
+			rc = -1;
+			break;
+		}
+		params[0] = PQgetvalue(res, i, 0);
+		params[1] = PQgetvalue(res, i, 4);
+		params[2] = PQgetvalue(res, i, 5);
+		if (w.found) {
+			/* Kept for good: marked like a push webhook would. */
+			rc = db_run(c, e, "UPDATE issues SET branch_pushed_at ="
+			    " now() WHERE id = $1 AND assigned_to = $2", 2,
+			    params);
+			db_release(core->pool, c);
+			continue;
+		}
+		snprintf(text, sizeof(text), "Your claim on %s/%s#%s was"
+		    " released: %sh passed without a pushed branch naming #%s"
+		    " or a PR. Claim it again with `work-on` if you still work"
+		    " on it.", PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+		    PQgetvalue(res, i, 3), PQgetvalue(res, i, 7),
+		    PQgetvalue(res, i, 3));
+		gitea_repo_path(path, sizeof(path), PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 2), "/issues/%s", PQgetvalue(res, i, 3));
+		body = json_object_new_object();
+		json_object_object_add(body, "assignees", json_object_new_array());
+		/* Released only if still the same claim (no abandon and
+		 * re-claim in between). */
+		rc = -1;
+		if (db_begin(c, e) == 0 && (gone = db_query(c, e, "UPDATE issues"
+		    " SET assigned_to = NULL, assigned_at = NULL, updated_at ="
+		    " now() WHERE id = $1 AND assigned_to = $2 AND"
+		    " ss_iso(assigned_at) = $3 RETURNING id", 3, params)) != NULL) {
+			notice[0] = params[1];
+			notice[1] = text;
+			if (PQntuples(gone) == 0) {
+				db_rollback(c);
+				rc = 0;
+			} else if (db_run(c, e, "INSERT INTO agent_notices (agent_id,"
+			    " kind, text) VALUES ($1, 'claim_expired', $2)", 2,
+			    notice) == 0 &&
+			    outbox_add(c, "issue.unassign", "PATCH", path, body,
+			    PQgetvalue(res, i, 6), e) == 0 &&
+			    audit_write(c, &who, "issue.claim_expired", "issue",
+			    PQgetvalue(res, i, 0), NULL, e) == 0 &&
+			    db_commit(c, e) == 0) {
+				(*released)++;
+				rc = 0;
+			}
+			PQclear(gone);
+		}
+		json_object_put(body);
+		db_release(core->pool, c);
+	}
+	PQclear(res);
+	return rc;
 }

@@ -25,7 +25,15 @@ from mirror_helpers import admin_sync, q_json
 from test_work import (CLOSED, PR, PR_TITLE, TITLES, W, act, member, ok, q1,
                        start_world)
 # The fixtures are test_work's: its seed, a read-only world, a world per test.
-from test_work import ro, ro_emu, world  # noqa: F401
+from test_work import ro, ro_emu  # noqa: F401
+from test_work import start_world
+
+
+@pytest.fixture
+def world(gitea_factory, daemon):
+    """A world of the test's own where PRs merge by hand: auto-merge has
+    tests of its own (test_loop.py)."""
+    return start_world(gitea_factory, daemon, conf={"work.auto_merge": False})
 
 # -- helpers ---------------------------------------------------------------------
 
@@ -352,7 +360,8 @@ def test_reviews_in_gitea_and_here_and_the_review_status(world, tmp_path):
 
     got = review(d, bkey, f"review {pull} request-changes The gap is still off by one")
     assert got == {"pull": pull, "verdict": "request_changes",
-                   "review_status": "changes_requested"}, got
+                   "review_status": "changes_requested",
+                   "merged": False}, got
     assert gitea_reviews(emu, {blogin}, pr=number) == \
         [(blogin, "REQUEST_CHANGES", "The gap is still off by one")]
 
@@ -364,7 +373,8 @@ def test_reviews_in_gitea_and_here_and_the_review_status(world, tmp_path):
 
     # b changes its mind: its approval replaces its request.
     got = review(d, bkey, f"review approve {pull}")
-    assert got == {"pull": pull, "verdict": "approve", "review_status": "approved"}, got
+    assert got == {"pull": pull, "verdict": "approve", "review_status": "approved",
+                   "merged": False}, got
     assert [s for _, s, _ in gitea_reviews(emu, {blogin}, pr=number)] == \
         ["REQUEST_CHANGES", "APPROVED"]
     assert pull_row(d, number)["review_status"] == "approved"
@@ -382,7 +392,8 @@ def test_reviews_in_gitea_and_here_and_the_review_status(world, tmp_path):
 
     # A comment is c's review now; b's approval still carries the PR.
     got = review(d, ckey, f"review {pull} comment Consider a constant for the gap")
-    assert got == {"pull": pull, "verdict": "comment", "review_status": "approved"}, got
+    assert got == {"pull": pull, "verdict": "comment", "review_status": "approved",
+                   "merged": False}, got
     assert gitea_reviews(emu, {clogin}, pr=number)[-1] == \
         (clogin, "COMMENT", "Consider a constant for the gap")
     assert [(r["action"], r["body"]) for r in review_rows(d, pid, c["id"])] == \
@@ -420,7 +431,8 @@ def test_an_approval_before_a_new_commit_no_longer_counts(world, tmp_path):
         f"an approval of the old head is still current: {data}"
     # A new approval, of the new head.
     got = review(d, bkey, f"review {pull} approve Still good")
-    assert got == {"pull": pull, "verdict": "approve", "review_status": "approved"}, got
+    assert got == {"pull": pull, "verdict": "approve", "review_status": "approved",
+                   "merged": False}, got
     data, by = pr_reviews(d, akey, number)
     assert by[blogin]["current"] is True and by[blogin]["body"] == "Still good", data
     assert data["review_status"] == "approved", data
@@ -431,7 +443,8 @@ def test_an_approval_before_a_new_commit_no_longer_counts(world, tmp_path):
 
 
 def test_required_approvals(gitea_factory, daemon, tmp_path):
-    emu, d = start_world(gitea_factory, daemon, conf={"work.required_approvals": 2})
+    emu, d = start_world(gitea_factory, daemon, conf={"work.required_approvals": 2,
+                                                               "work.auto_merge": False})
     _, akey, _, _, number = submitted(d, emu, tmp_path)
     pull = f"{W}#{number}"
     _, bkey, _ = reviewer(d)
@@ -443,7 +456,8 @@ def test_required_approvals(gitea_factory, daemon, tmp_path):
 
 
 def test_review_rate_limit(gitea_factory, daemon, tmp_path):
-    emu, d = start_world(gitea_factory, daemon, conf={"work.review_rate": 2})
+    emu, d = start_world(gitea_factory, daemon, conf={"work.review_rate": 2,
+                                                               "work.auto_merge": False})
     _, _, _, _, number = submitted(d, emu, tmp_path)
     pull = f"{W}#{number}"
     b, bkey, blogin = reviewer(d)

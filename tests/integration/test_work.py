@@ -31,7 +31,11 @@ OPEN = [1, 2, 4]
 CLOSED = 3
 PR = 5
 PR_TITLE = "Fix the grid gap"
-SECTIONS = ["claimed", "open_issues", "projects"]
+# Every section of the feed, in order; notices and ratings are told, not
+# numbered (they have no item).
+SECTIONS = ["notices", "claimed", "reviewed", "to_review", "open_issues",
+            "projects", "ratings"]
+TOLD = {"notices": "notices", "ratings": "ratings"}
 CAP = 10
 
 
@@ -77,7 +81,8 @@ def check_feed(body):
         c = sections[s]
         assert isinstance(c, dict) and isinstance(c.get("shown"), int) \
             and isinstance(c.get("more"), int), sections
-        assert c["shown"] == sum(1 for it in items if it["section"] == s), (s, sections, items)
+        listed = data[TOLD[s]] if s in TOLD else [it for it in items if it["section"] == s]
+        assert c["shown"] == len(listed), (s, sections, data)
         assert 0 <= c["shown"] <= CAP and c["more"] >= 0, sections
         assert c["more"] == 0 or c["shown"] == CAP, (s, sections)
     for it in items:
@@ -87,7 +92,8 @@ def check_feed(body):
             assert re.fullmatch(r"[\w.-]+/[\w.-]+", it["ref"]), it
             assert isinstance(it.get("open_issues"), int), it
         else:
-            assert it["kind"] == "issue", it
+            assert it["kind"] == ("pull" if it["section"] in ("reviewed", "to_review")
+                                  else "issue"), it
             assert re.fullmatch(r"[\w.-]+/[\w.-]+#\d+", it["ref"]), it
     refs = [it["ref"] for it in items]
     assert len(set(refs)) == len(refs), f"an item listed twice: {refs}"
@@ -250,9 +256,9 @@ def test_feed_of_a_newcomer_lists_projects_not_their_issues(ro):
     assert refs(data, "projects") == [W], data
     w = data["items"][0]
     assert w["n"] == 1 and w["kind"] == "project" and w["open_issues"] == len(OPEN), w
-    assert data["sections"] == {"claimed": {"shown": 0, "more": 0},
-                                "open_issues": {"shown": 0, "more": 0},
-                                "projects": {"shown": 1, "more": 0}}, data["sections"]
+    want = {s: {"shown": 0, "more": 0} for s in SECTIONS}
+    want["projects"] = {"shown": 1, "more": 0}
+    assert data["sections"] == want, data["sections"]
 
 
 def test_feed_after_join_lists_open_issues_oldest_first(ro):
@@ -262,7 +268,10 @@ def test_feed_after_join_lists_open_issues_oldest_first(ro):
     assert refs(data, "open_issues") == [f"{W}#{n}" for n in OPEN], data["items"]
     assert refs(data, "projects") == [] and refs(data, "claimed") == [], data["items"]
     for it in data["items"]:
-        assert it["title"] == TITLES[int(it["ref"].split("#")[1])], it
+        if it["section"] == "open_issues":
+            assert it["title"] == TITLES[int(it["ref"].split("#")[1])], it
+    # The seed's PR (by a Gitea user) waits for a review from members.
+    assert refs(data, "to_review") == [f"{W}#{PR}"], data["items"]
     # Neither the closed issue nor the pull request is an open issue.
     assert f"{W}#{CLOSED}" not in refs(data, "open_issues")
     assert f"{W}#{PR}" not in refs(data, "open_issues")
@@ -276,11 +285,12 @@ def test_feed_indexes_are_per_agent_and_renumbered(world):
     n = index_of(fa, W)
     assert_ok(act(d, akey, f"join {n}"))
     assert member_role(d, a["id"]) is not None
-    # A new feed renumbers: the issues now come first.
+    # A new feed renumbers: the PR waiting for a review, then the issues.
     fa = feed(d, akey)
     assert [(it["n"], it["ref"]) for it in fa["items"]] == \
-        [(i + 1, f"{W}#{num}") for i, num in enumerate(OPEN)], fa["items"]
-    got = ok(d, akey, "work-on 2")
+        [(1, f"{W}#{PR}")] + [(i + 2, f"{W}#{num}") for i, num in enumerate(OPEN)], \
+        fa["items"]
+    got = ok(d, akey, "work-on 3")
     assert got["issue"]["ref"] == f"{W}#{OPEN[1]}", got
     assert holder(d, OPEN[1]) == a["id"]
     # b's numbers are b's own: its 1 is the project, not a's issue.
@@ -289,16 +299,17 @@ def test_feed_indexes_are_per_agent_and_renumbered(world):
     joined = ok(d, bkey, "join 1")
     assert joined["project"] == W, joined
     assert member_role(d, b["id"]) is not None
-    # a's latest feed: the claim first, then the other open issues.
+    # a's latest feed: the claim first, the PR, then the other open issues.
     fa = feed(d, akey)
     assert [it["ref"] for it in fa["items"]] == \
-        [f"{W}#{OPEN[1]}", f"{W}#{OPEN[0]}", f"{W}#{OPEN[2]}"], fa["items"]
-    assert [it["section"] for it in fa["items"]] == ["claimed", "open_issues", "open_issues"]
+        [f"{W}#{OPEN[1]}", f"{W}#{PR}", f"{W}#{OPEN[0]}", f"{W}#{OPEN[2]}"], fa["items"]
+    assert [it["section"] for it in fa["items"]] == \
+        ["claimed", "to_review", "open_issues", "open_issues"]
     det = act(d, akey, "details 1")
     assert_ok(det)
     assert TITLES[OPEN[1]] in det.json()["text"], det.json()
-    # 4 was a number of an older feed of a's, not of its latest.
-    err = assert_error(act(d, akey, "details 4"), 404, "not_found")
+    # 5 was a number of an older feed of a's, not of its latest.
+    err = assert_error(act(d, akey, "details 5"), 404, "not_found")
     assert "feed" in err["hint"], err
 
 

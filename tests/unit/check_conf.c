@@ -92,6 +92,15 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->admin_token_hashes.n, 0);
 	ck_assert_str_eq(c->admin_token_file, "");
 	ck_assert_int_eq(c->limits_register_per_hour, 10);
+	ck_assert_int_eq(c->work_max_claims, 1);
+	ck_assert_int_eq(c->work_claim_ttl, 48L * 3600 * 1000);
+	ck_assert_int_eq(c->work_required_approvals, 1);
+	ck_assert(c->work_dismiss_stale_approvals);
+	ck_assert(c->work_auto_merge);
+	ck_assert_str_eq(c->work_merge_style, "merge");
+	ck_assert_int_eq(c->elo_k_factor, 32);
+	ck_assert_int_eq(c->elo_difficulty, 1200);
+	ck_assert_int_eq(c->elo_pair_decay, 50);
 	ck_assert_int_eq(c->log_level, LOG_INFO);
 	ck_assert(c->log_requests);
 	ck_assert_uint_eq(c->admin_hashes_n, 0);
@@ -315,6 +324,15 @@ static const struct bad_case {
 	/* STRING */
 	{ "database:\n  url: \"a\\0b\"\n",
 	  "t.yaml:2:8: 'database.url' value contains a NUL byte" },
+	{ "work:\n  merge_style: fast-forward\n",
+	  "t.yaml:2:16: 'work.merge_style' must be one of merge rebase "
+	  "rebase-merge squash, got 'fast-forward'" },
+	{ "work:\n  merge_style: rebase-\n",
+	  "t.yaml:2:16: 'work.merge_style' must be one of merge rebase "
+	  "rebase-merge squash, got 'rebase-'" },
+	{ "work:\n  merge_style: \"\"\n",
+	  "t.yaml:2:16: 'work.merge_style' must be one of merge rebase "
+	  "rebase-merge squash, got ''" },
 	/* post-load checks */
 	{ "admin:\n  token_hashes:\n    - sha256:abc\n",
 	  "t.yaml:3:7: 'admin.token_hashes' item 1 is not "
