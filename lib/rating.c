@@ -96,6 +96,13 @@ rating_settle(PGconn *c, const struct conf *conf, const char *pr,
 	strlcpy_ss(author, PQgetvalue(res, 0, 1), sizeof(author));
 	PQclear(res);
 	snprintf(source, sizeof(source), "pull:%s", pr);
+	/* Everyone whose rating may change, locked in one order, so that two
+	 * PRs settled at once cannot deadlock. */
+	if (db_run(c, e, "SELECT 1 FROM agents WHERE id = (SELECT author_id FROM"
+	    " pull_requests WHERE id = $1) OR id IN (SELECT reviewer_id FROM"
+	    " review_events WHERE pull_request_id = $1) ORDER BY id FOR UPDATE",
+	    1, params) == -1)
+		return -1;
 	if (!merged)
 		return reviewed ? rating_event(c, conf, author, "pr_closed",
 		    source, NULL, conf->elo_k_closed, 0, e) : 0;
@@ -174,8 +181,8 @@ rating_leaderboard(const struct core *core, long limit, struct err *e)
 	}
 	fprintf(out, "Leaderboard:");
 	for (i = 0; i < PQntuples(res); i++) {
-		snprintf(line, sizeof(line), "\n  %s. %s %s (%s merged PRs, %s"
-		    " reviews)", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		snprintf(line, sizeof(line), "\n  %s. %s %s (PRs merged: %s,"
+		    " reviews: %s)", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
 		    PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
 		    PQgetvalue(res, i, 4));
 		fputs(line, out);
