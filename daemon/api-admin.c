@@ -126,13 +126,10 @@ api_admin_policy(struct request *rq, struct response *rs)
 {
 	struct err	 e;
 	json_object	*body = NULL, *answer;
-	char		 project[256];
+	char		 project[REQUEST_REF_LEN];
 
 	err_clear(&e);
-	/* Names are checked where they are resolved; never cut here. */
-	if ((size_t)snprintf(project, sizeof(project), "%s/%s", rq->params[0],
-	    rq->params[1]) >= sizeof(project)) {
-		err_set(&e, ERR_BAD_REQUEST, "the project name is too long");
+	if (request_ref(rq, NULL, project, &e) == -1) {
 		reply_error(rs, &e);
 		return;
 	}
@@ -155,13 +152,10 @@ api_admin_merge(struct request *rq, struct response *rs)
 {
 	struct err	 e;
 	json_object	*answer;
-	char		 pull[256];
+	char		 pull[REQUEST_REF_LEN];
 
 	err_clear(&e);
-	if ((size_t)snprintf(pull, sizeof(pull), "%s/%s#%s", rq->params[0],
-	    rq->params[1], rq->params[2]) >= sizeof(pull)) {
-		err_set(&e, ERR_BAD_REQUEST, "the pull request reference is too"
-		    " long");
+	if (request_ref(rq, "pull request", pull, &e) == -1) {
 		reply_error(rs, &e);
 		return;
 	}

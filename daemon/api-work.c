@@ -17,9 +17,10 @@
 #define BRANCH_MAX		255
 #define NUMBER_MAX		100000000L
 #define NUMBER_DIGITS		9
-#define REF_LEN			(2 * NAME_MAX_LEN + NUMBER_DIGITS + 3)
 #define VERB_MAX		32
 #define LEADERBOARD_DEFAULT	20
+_Static_assert(REQUEST_REF_LEN >= 2 * NAME_MAX_LEN + NUMBER_DIGITS + 3,
+    "REQUEST_REF_LEN holds owner/repo#N");
 
 static void
 answer(struct response *rs, json_object *j, const struct err *e)
@@ -78,11 +79,11 @@ check_number(const char *what, const char *s, long *n, struct err *e)
 
 /*
  * The reference the command form would take, from the path's {owner},
- * {repo} and, when what is not NULL, {number}: "owner/repo#N".
+ * {repo} and, when what is not NULL, {number}: "owner/repo#N"; ref holds
+ * REQUEST_REF_LEN bytes.
  */
-static int
-path_ref(struct request *rq, const char *what, char ref[REF_LEN],
-    struct err *e)
+int
+request_ref(struct request *rq, const char *what, char *ref, struct err *e)
 {
 	long	n;
 
@@ -95,12 +96,14 @@ path_ref(struct request *rq, const char *what, char ref[REF_LEN],
 	    check_name("repository", rq->params[1], e) == -1)
 		return -1;
 	if (what == NULL) {
-		snprintf(ref, REF_LEN, "%s/%s", rq->params[0], rq->params[1]);
+		snprintf(ref, REQUEST_REF_LEN, "%s/%s", rq->params[0],
+		    rq->params[1]);
 		return 0;
 	}
 	if (check_number(what, rq->params[2], &n, e) == -1)
 		return -1;
-	snprintf(ref, REF_LEN, "%s/%s#%ld", rq->params[0], rq->params[1], n);
+	snprintf(ref, REQUEST_REF_LEN, "%s/%s#%ld", rq->params[0],
+	    rq->params[1], n);
 	return 0;
 }
 
@@ -166,10 +169,10 @@ void
 api_project_show(struct request *rq, struct response *rs)
 {
 	struct err	e;
-	char		ref[REF_LEN];
+	char		ref[REQUEST_REF_LEN];
 
 	err_clear(&e);
-	if (path_ref(rq, NULL, ref, &e) == -1)
+	if (request_ref(rq, NULL, ref, &e) == -1)
 		reply_error(rs, &e);
 	else
 		answer(rs, work_details(&rq->core, &rq->agent, ref, &e), &e);
@@ -179,10 +182,10 @@ void
 api_project_join(struct request *rq, struct response *rs)
 {
 	struct err	e;
-	char		ref[REF_LEN];
+	char		ref[REQUEST_REF_LEN];
 
 	err_clear(&e);
-	if (path_ref(rq, NULL, ref, &e) == -1)
+	if (request_ref(rq, NULL, ref, &e) == -1)
 		reply_error(rs, &e);
 	else
 		answer(rs, work_join(&rq->core, &rq->agent, ref, &e), &e);
@@ -192,10 +195,10 @@ void
 api_issue_show(struct request *rq, struct response *rs)
 {
 	struct err	e;
-	char		ref[REF_LEN];
+	char		ref[REQUEST_REF_LEN];
 
 	err_clear(&e);
-	if (path_ref(rq, "issue", ref, &e) == -1)
+	if (request_ref(rq, "issue", ref, &e) == -1)
 		reply_error(rs, &e);
 	else
 		answer(rs, work_details(&rq->core, &rq->agent, ref, &e), &e);
@@ -205,10 +208,10 @@ void
 api_issue_claim(struct request *rq, struct response *rs)
 {
 	struct err	e;
-	char		ref[REF_LEN];
+	char		ref[REQUEST_REF_LEN];
 
 	err_clear(&e);
-	if (path_ref(rq, "issue", ref, &e) == -1)
+	if (request_ref(rq, "issue", ref, &e) == -1)
 		reply_error(rs, &e);
 	else
 		answer(rs, work_on(&rq->core, &rq->agent, ref, &e), &e);
@@ -248,10 +251,10 @@ void
 api_pull_show(struct request *rq, struct response *rs)
 {
 	struct err	e;
-	char		ref[REF_LEN];
+	char		ref[REQUEST_REF_LEN];
 
 	err_clear(&e);
-	if (path_ref(rq, "pull request", ref, &e) == -1)
+	if (request_ref(rq, "pull request", ref, &e) == -1)
 		reply_error(rs, &e);
 	else
 		answer(rs, pull_show(&rq->core, &rq->agent, ref, &e), &e);
@@ -264,10 +267,10 @@ api_pull_review(struct request *rq, struct response *rs)
 	const char	*verdict, *comment;
 	struct err	 e;
 	json_object	*body;
-	char		 ref[REF_LEN];
+	char		 ref[REQUEST_REF_LEN];
 
 	err_clear(&e);
-	if (path_ref(rq, "pull request", ref, &e) == -1) {
+	if (request_ref(rq, "pull request", ref, &e) == -1) {
 		reply_error(rs, &e);
 		return;
 	}
@@ -296,10 +299,10 @@ void
 api_pull_merge(struct request *rq, struct response *rs)
 {
 	struct err	e;
-	char		ref[REF_LEN];
+	char		ref[REQUEST_REF_LEN];
 
 	err_clear(&e);
-	if (path_ref(rq, "pull request", ref, &e) == -1)
+	if (request_ref(rq, "pull request", ref, &e) == -1)
 		reply_error(rs, &e);
 	else
 		answer(rs, pull_merge(&rq->core, &rq->agent, ref, &e), &e);

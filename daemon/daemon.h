@@ -103,6 +103,12 @@ void		 api_agent_me(struct request *, struct response *);
 void		 api_act(struct request *, struct response *);
 
 /* api-work.c: the REST form of the agent commands */
+/* "owner/repo" from the path's {owner}/{repo}, or "owner/repo#N" with its
+ * {number} when what names the thing numbered ("issue"); 400 on a bad
+ * part. */
+#define REQUEST_REF_LEN	(2 * 100 + 9 + 3)
+int		 request_ref(struct request *, const char *, char *,
+		     struct err *);
 void		 api_feed(struct request *, struct response *);
 void		 api_my_work(struct request *, struct response *);
 void		 api_help(struct request *, struct response *);
