@@ -128,6 +128,28 @@ void		 api_openapi(struct request *, struct response *);
 extern const unsigned char openapi_json[];
 extern const size_t openapi_json_len;
 
+/* mcp.c: the Model Context Protocol at /mcp */
+void		 api_mcp(struct request *, struct response *);
+
+/* mcp-tools.c: the MCP tools, one table */
+#define MCP_TOOL_ARGS	3
+struct mcp_arg {
+	const char		*name;
+	const char		*description;	/* NULL: the name says it */
+	bool			 required;
+	size_t			 max;		/* bytes */
+	const char *const	*choices;	/* NULL: any string */
+};
+struct mcp_tool {
+	const char	*name;
+	const char	*description;
+	struct mcp_arg	 args[MCP_TOOL_ARGS];	/* in the order run takes */
+	json_object	*(*run)(const struct core *, const struct agent *,
+			    const char **, struct err *);
+};
+extern const struct mcp_tool mcp_tools[];
+extern const size_t mcp_tools_n;
+
 /* api-hooks.c */
 void		 api_gitea_hook(struct request *, struct response *);
 

@@ -88,6 +88,10 @@ const struct route routes[] = {
 	  .pattern = "/api/v1/admin/projects/{owner}/{repo}/pulls/{number}/merge",
 	  .auth = AUTH_ADMIN, .handler = api_admin_merge,
 	  .summary = "merge a PR whose rule holds, as an admin" },
+	/* MCP over Streamable HTTP; no event stream, so GET is 405. */
+	{ .method = "POST", .pattern = "/mcp", .auth = AUTH_AGENT,
+	  .handler = api_mcp,
+	  .summary = "MCP: initialize, ping, tools/list, tools/call" },
 	/* Authenticated by the HMAC signature of the body. */
 	{ .method = "POST", .pattern = "/hooks/gitea", .auth = AUTH_NONE,
 	  .handler = api_gitea_hook, .summary = "Gitea's webhook deliveries",

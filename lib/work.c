@@ -463,7 +463,7 @@ json_object *
 work_status(const struct core *core, const struct agent *a, struct err *e)
 {
 	const char	*params[1] = { a->id };
-	json_object	*data, *me, *claims, *pulls;
+	json_object	*data, *me, *claims, *pulls, *gitea, *login;
 	char		 msg[2048];
 	size_t		 off, i;
 	PGresult	*res;
@@ -520,6 +520,20 @@ work_status(const struct core *core, const struct agent *a, struct err *e)
 		    " %s", i == 0 ? "\nRecent rating changes: " : ", ",
 		    atoi(PQgetvalue(res, (int)i, 0)), PQgetvalue(res, (int)i, 1),
 		    PQgetvalue(res, (int)i, 2));
+	/* The agent's own git credentials: an agent that reaches us only
+	 * through MCP has no other way to them. */
+	if ((gitea = identity_credentials(core->pool, core->conf, core->vault,
+	    a->id, e)) == NULL) {
+		PQclear(res);
+		json_object_put(claims);
+		json_object_put(pulls);
+		return NULL;
+	}
+	if (json_object_object_get_ex(gitea, "login", &login) && off <
+	    sizeof(msg))
+		off += (size_t)snprintf(msg + off, sizeof(msg) - off, "\nGit:"
+		    " clone and push over HTTP as '%s' with data.gitea.token as"
+		    " the password.", json_object_get_string(login));
 	me = json_object_new_object();
 	json_object_object_add(me, "name", json_object_new_string(a->name));
 	json_object_object_add(me, "elo", json_object_new_int64(a->elo));
@@ -528,6 +542,7 @@ work_status(const struct core *core, const struct agent *a, struct err *e)
 	json_object_object_add(data, "claims", claims);
 	json_object_object_add(data, "pulls", pulls);
 	json_object_object_add(data, "ratings", json_from_rows(res));
+	json_object_object_add(data, "gitea", gitea);
 	PQclear(res);
 	return json_ok(msg, data, next_list("feed", NULL, NULL));
 }
