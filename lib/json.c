@@ -89,10 +89,23 @@ json_parse_strict(const char *buf, size_t len, int depth, struct err *e)
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
 	jerr = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);
+	if (obj == NULL && jerr == json_tokener_continue) {
+		/* A number or literal at the top may still grow: the end of
+		 * the input (its NUL) settles it; a cut body stays cut. */
+		obj = json_tokener_parse_ex(tok, "", 1);
+		if ((jerr = json_tokener_get_error(tok)) != json_tokener_success)
+			jerr = json_tokener_continue;
+		end = len;
+	}
 	json_tokener_free(tok);
 	if (jerr == json_tokener_continue) {
 		err_set(e, ERR_MALFORMED_JSON,
 		    "the JSON body ends before it is complete");
+		return NULL;
+	}
+	if (obj == NULL && jerr == json_tokener_success) {
+		err_set(e, ERR_INVALID_FIELD, "the body is null, not a JSON"
+		    " object");
 		return NULL;
 	}
 	if (obj == NULL || jerr != json_tokener_success) {

@@ -27,6 +27,35 @@ START_TEST(test_parse_ok)
 }
 END_TEST
 
+/* A scalar at the top is a value like any other; null is no object. */
+START_TEST(test_parse_scalars)
+{
+	struct err	 e;
+	json_object	*j;
+
+	j = parse("5", 8, &e);
+	ck_assert_ptr_nonnull(j);
+	ck_assert(json_object_is_type(j, json_type_int));
+	ck_assert_int_eq(json_object_get_int(j), 5);
+	json_object_put(j);
+	j = parse(" true\n", 8, &e);
+	ck_assert_ptr_nonnull(j);
+	ck_assert(json_object_is_type(j, json_type_boolean));
+	json_object_put(j);
+	j = parse("-12.5e1", 8, &e);
+	ck_assert_ptr_nonnull(j);
+	ck_assert(json_object_is_type(j, json_type_double));
+	json_object_put(j);
+	ck_assert_ptr_null(parse("null", 8, &e));
+	ck_assert_int_eq(e.code, ERR_INVALID_FIELD);
+	ck_assert_ptr_null(parse("tr", 8, &e));
+	ck_assert_int_eq(e.code, ERR_MALFORMED_JSON);
+	ck_assert_ptr_null(parse("\"open", 8, &e));
+	ck_assert_int_eq(e.code, ERR_MALFORMED_JSON);
+	ck_assert_str_eq(e.message, "the JSON body ends before it is complete");
+}
+END_TEST
+
 START_TEST(test_parse_rejects)
 {
 	static const char *const bad[] = {
@@ -201,6 +230,7 @@ json_suite(void)
 	TCase	*tc = tcase_create("strict");
 
 	tcase_add_test(tc, test_parse_ok);
+	tcase_add_test(tc, test_parse_scalars);
 	tcase_add_test(tc, test_parse_rejects);
 	tcase_add_test(tc, test_parse_nul_and_depth_message);
 	tcase_add_test(tc, test_utf8);
