@@ -360,7 +360,10 @@ pull_automerge(const struct core *core, const char *pr, struct err *e)
 
 	if ((c = db_acquire(core->pool, e)) == NULL)
 		return -1;
-	if (pr_load(c, pr, &p, e) == -1 ||
+	/* The rule as it stands now: an admin may have raised it since the
+	 * PR was approved. */
+	if (db_begin(c, e) == -1 || pull_refresh(c, core->conf, pr, e) == -1 ||
+	    db_commit(c, e) == -1 || pr_load(c, pr, &p, e) == -1 ||
 	    policy_load(c, core->conf, p.project, &pol, e) == -1)
 		goto out;
 	rc = 0;

@@ -228,6 +228,26 @@ rule_value(const struct rule *r, json_object *v, char *buf, size_t size,
 	    "true or false" : "a string");
 }
 
+/* The open PRs of the project under its new rules: an approval that no
+ * longer suffices must not let a PR merge. */
+static int
+policy_reapply(PGconn *c, const struct conf *conf, const char *project,
+    struct err *e)
+{
+	const char	*params[1] = { project };
+	PGresult	*res;
+	int		 i, rc = 0;
+
+	if ((res = db_query(c, e, "SELECT id FROM pull_requests WHERE"
+	    " project_id = $1 AND state = 'open' ORDER BY id", 1, params)) ==
+	    NULL)
+		return -1;
+	for (i = 0; i < PQntuples(res) && rc == 0; i++)
+		rc = pull_refresh(c, conf, PQgetvalue(res, i, 0), e);
+	PQclear(res);
+	return rc;
+}
+
 /*
  * Changes the rules named in the object: a value overrides, null returns
  * to the instance default; unnamed rules stay.  All or nothing.
@@ -293,7 +313,8 @@ policy_set(const struct core *core, const struct actor *who, const char *text,
 		goto out;
 	params[0] = r.project_id;
 	if (db_begin(c, e) == -1 || db_run(c, e, sql, (int)(1 + n), params) ==
-	    -1 || audit_write(c, who, "project.policy", "project", r.project_id,
+	    -1 || policy_reapply(c, core->conf, r.project_id, e) == -1 ||
+	    audit_write(c, who, "project.policy", "project", r.project_id,
 	    json_object_get(changes), e) == -1 || db_commit(c, e) == -1)
 		goto out;
 	answer = policy_answer(c, core->conf, &r, name, "Changed", e);
