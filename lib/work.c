@@ -547,19 +547,27 @@ work_status(const struct core *core, const struct agent *a, struct err *e)
 	return json_ok(msg, data, next_list("feed", NULL, NULL));
 }
 
-/* Does a branch of the repository name the number? */
+/*
+ * Branches of the repository that name the issue's number and are the
+ * claimer's: authored by its Gitea user, or with a head commit made since
+ * the claim (collected in times, for PostgreSQL to compare).  A branch an
+ * earlier claimer left behind keeps no one's claim.
+ */
 struct branch_walk {
-	long	number;
-	bool	found;
+	long		 number;
+	const char	*login;
+	bool		 found;
+	json_object	*times;
 };
 
 static int
 on_branch(json_object *b, void *arg, struct err *e)
 {
 	struct branch_walk	*w = arg;
-	const char		*name = json_path_str(b, "name"), *p;
+	const char		*name = json_path_str(b, "name"), *p, *t, *u;
 	size_t			 n;
 	char			 num[24];
+	bool			 named = false;
 
 	(void)e;
 	if (name == NULL)
@@ -568,7 +576,15 @@ on_branch(json_object *b, void *arg, struct err *e)
 	for (p = strstr(name, num); p != NULL; p = strstr(p + 1, num))
 		if ((p == name || !isdigit((unsigned char)p[-1])) &&
 		    !isdigit((unsigned char)p[n]))
-			w->found = true;
+			named = true;
+	if (!named)
+		return 0;
+	u = json_path_str(b, "commit.author.username");
+	if (u != NULL && strcasecmp(u, w->login) == 0)
+		w->found = true;
+	else if ((t = json_path_str(b, "commit.timestamp")) != NULL &&
+	    json_object_array_length(w->times) < 100)
+		json_object_array_add(w->times, json_object_new_string(t));
 	return 0;
 }
 
@@ -611,18 +627,35 @@ work_expire_claims(const struct core *core, int *released, struct err *e)
 	    " ORDER BY i.assigned_at LIMIT 20", 1, params)) == NULL)
 		return -1;
 	for (i = 0; i < PQntuples(res) && rc == 0; i++) {
+		c = NULL;
 		w.number = strtol(PQgetvalue(res, i, 3), NULL, 10);
+		w.login = PQgetvalue(res, i, 6);
 		w.found = false;
+		w.times = json_object_new_array();
 		gitea_repo_path(path, sizeof(path), PQgetvalue(res, i, 1),
 		    PQgetvalue(res, i, 2), "/branches");
 		/* Gitea unreachable: the claim waits for the next pass. */
-		if (gitea_list(core->conf, path, NULL, NULL, false, on_branch,
-		    &w, e) == -1) {
+		rc = gitea_list(core->conf, path, NULL, NULL, false, on_branch,
+		    &w, e);
+		if (rc == 0 && (c = db_acquire(core->pool, e)) == NULL)
 			rc = -1;
-			break;
+		params[0] = json_object_to_json_string(w.times);
+		params[1] = PQgetvalue(res, i, 5);
+		if (rc == 0 && !w.found && json_object_array_length(w.times) > 0) {
+			if ((gone = db_query(c, e, "SELECT EXISTS (SELECT 1 FROM"
+			    " jsonb_array_elements_text($1::jsonb) t WHERE"
+			    " t::timestamptz >= $2::timestamptz)", 2,
+			    params)) == NULL)
+				rc = -1;
+			else {
+				w.found = PQgetvalue(gone, 0, 0)[0] == 't';
+				PQclear(gone);
+			}
 		}
-		if ((c = db_acquire(core->pool, e)) == NULL) {
-			rc = -1;
+		json_object_put(w.times);
+		if (rc == -1) {
+			if (c != NULL)
+				db_release(core->pool, c);
 			break;
 		}
 		params[0] = PQgetvalue(res, i, 0);
