@@ -409,7 +409,8 @@ pull_review(const struct core *core, const struct agent *a,
 	    " ON CONFLICT (pull_request_id, reviewer_id) DO UPDATE SET"
 	    " action = EXCLUDED.action, body = EXCLUDED.body,"
 	    " commit_sha = EXCLUDED.commit_sha,"
-	    " gitea_review_id = EXCLUDED.gitea_review_id, updated_at = now()",
+	    " gitea_review_id = EXCLUDED.gitea_review_id, updated_at = now(),"
+	    " recorded_at = now()",
 	    6, params) == -1 ||
 	    db_run(c, e, "INSERT INTO review_events (pull_request_id,"
 	    " reviewer_id, action, body, commit_sha, gitea_review_id)"

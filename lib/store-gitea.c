@@ -285,7 +285,12 @@ store_review(PGconn *c, const struct conf *conf, const char *project,
 	    "  action = EXCLUDED.action, body = EXCLUDED.body,"
 	    "  commit_sha = EXCLUDED.commit_sha,"
 	    "  gitea_review_id = COALESCE(EXCLUDED.gitea_review_id,"
-	    "   r.gitea_review_id), updated_at = EXCLUDED.updated_at"
+	    "   r.gitea_review_id), updated_at = EXCLUDED.updated_at,"
+	    /* News to the author only when the verdict changed (our own
+	     * review's webhook brings nothing new). */
+	    "  recorded_at = CASE WHEN (r.action, r.body, r.commit_sha) IS"
+	    "   DISTINCT FROM (EXCLUDED.action, EXCLUDED.body,"
+	    "   EXCLUDED.commit_sha) THEN now() ELSE r.recorded_at END"
 	    " WHERE EXCLUDED.updated_at >= r.updated_at"
 	    " RETURNING r.pull_request_id", 8, params);
 	if (res == NULL)
