@@ -53,15 +53,18 @@ def git(cwd, env, *args):
     return r.stdout.strip()
 
 
-def push_branch(emu, tmp_path, login, token, branch, files=None, repo=W):
+def push_branch(emu, tmp_path, login, token, branch, files=None, repo=W, date=None):
     """Clone as the agent, commit files on a new branch (none: no commit),
-    push it; returns the branch's sha."""
+    push it; returns the branch's sha.  date: the commit's, as git takes
+    it ("2026-11-20T10:00:00Z"), else now."""
     home = tmp_path / f"home-{uuid.uuid4().hex[:8]}"
     home.mkdir()
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0", HOME=str(home),
                GIT_CONFIG_NOSYSTEM="1",
                GIT_AUTHOR_NAME=login, GIT_AUTHOR_EMAIL=f"{login}@example.invalid",
                GIT_COMMITTER_NAME=login, GIT_COMMITTER_EMAIL=f"{login}@example.invalid")
+    if date is not None:
+        env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
     work = str(home / "clone")
     git(str(home), env, "clone", "-q", emu.clone_url(repo, login, token), work)
     git(work, env, "checkout", "-q", "-b", branch)
