@@ -79,6 +79,8 @@ void		 reply_error(struct response *, const struct err *);
 int		 request_json(struct request *, struct response *,
 		     json_object **);
 const char	*request_query(struct request *, const char *);
+/* application/json, with parameters or none; NULL is not. */
+bool		 content_type_json(const char *);
 
 /* metrics.c */
 void		 metrics_count(int, const char *, int, long);

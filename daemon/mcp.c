@@ -207,13 +207,22 @@ mcp_tools_list(struct mcp_ctx *x, json_object *params, json_object *id)
 	return rpc_result(id, r);
 }
 
+/* A JSON string equal to s as a whole: "feed\u0000x" is not "feed". */
+static bool
+json_str_is(json_object *v, const char *s)
+{
+	return json_object_is_type(v, json_type_string) &&
+	    (size_t)json_object_get_string_len(v) == strlen(s) &&
+	    strcmp(json_object_get_string(v), s) == 0;
+}
+
 static const struct mcp_tool *
-tool_find(const char *name)
+tool_find(json_object *name)
 {
 	size_t	i;
 
 	for (i = 0; i < mcp_tools_n; i++)
-		if (strcmp(mcp_tools[i].name, name) == 0)
+		if (json_str_is(name, mcp_tools[i].name))
 			return &mcp_tools[i];
 	return NULL;
 }
@@ -367,7 +376,7 @@ mcp_tools_call(struct mcp_ctx *x, json_object *params, json_object *id)
 	    !json_object_is_type(name, json_type_string))
 		return rpc_error(id, RPC_INVALID_PARAMS, "tools/call needs the"
 		    " tool's name");
-	if ((t = tool_find(json_object_get_string(name))) == NULL)
+	if ((t = tool_find(name)) == NULL)
 		return rpc_error(id, RPC_INVALID_PARAMS, "no tool '%.64s';"
 		    " tools/list names them", json_object_get_string(name));
 	json_object_object_get_ex(params, "arguments", &args);
@@ -398,20 +407,24 @@ static const struct mcp_method {
 	{ "tools/call", mcp_tools_call },
 };
 
-/* Requests that a browser page on another site could send are refused
- * (DNS rebinding): an Origin, when sent, must be http.public_url's. */
+/*
+ * Requests that a browser page on another site could send are refused
+ * (DNS rebinding): an Origin, when sent, must be the origin of
+ * http.public_url (scheme://host[:port], compared whole).
+ */
 static bool
 origin_ok(struct request *rq)
 {
-	const char	*o, *pub = rq->conf->http_public_url;
+	const char	*o, *pub = rq->conf->http_public_url, *host;
 	size_t		 n;
 
 	o = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Origin");
 	if (o == NULL)
 		return true;
-	n = strlen(o);
-	return pub != NULL && n > 0 && strncmp(pub, o, n) == 0 &&
-	    (pub[n] == '\0' || pub[n] == '/');
+	if (pub == NULL || (host = strstr(pub, "://")) == NULL)
+		return false;
+	n = (size_t)(host + 3 - pub) + strcspn(host + 3, "/");
+	return strlen(o) == n && strncasecmp(o, pub, n) == 0;
 }
 
 static void
@@ -477,7 +490,7 @@ mcp_message(struct mcp_ctx *x, json_object *m, struct response *rs)
 		return;
 	}
 	for (i = 0; i < sizeof(mcp_methods) / sizeof(mcp_methods[0]); i++)
-		if (strcmp(mcp_methods[i].name, method) == 0) {
+		if (json_str_is(v, mcp_methods[i].name)) {
 			reply_rpc(rs, 200, mcp_methods[i].run(x, params, id));
 			return;
 		}
@@ -514,7 +527,7 @@ api_mcp(struct request *rq, struct response *rs)
 	}
 	h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_TYPE);
-	if (h == NULL || strncasecmp(h, "application/json", 16) != 0) {
+	if (!content_type_json(h)) {
 		err_set(&e, ERR_UNSUPPORTED_MEDIA, "MCP messages are JSON: send"
 		    " Content-Type: application/json");
 		reply_error(rs, &e);
@@ -523,8 +536,9 @@ api_mcp(struct request *rq, struct response *rs)
 	m = json_parse_strict(rq->body != NULL ? rq->body : "", rq->body_len,
 	    (int)rq->conf->http_max_json_depth, &e);
 	if (m == NULL) {
-		reply_rpc(rs, 400, rpc_error(NULL, RPC_PARSE_ERROR, "%s",
-		    e.message));
+		/* JSON, but null: a message that is no request. */
+		reply_rpc(rs, 400, rpc_error(NULL, e.code == ERR_INVALID_FIELD ?
+		    RPC_INVALID_REQUEST : RPC_PARSE_ERROR, "%s", e.message));
 		return;
 	}
 	if (json_object_is_type(m, json_type_array))

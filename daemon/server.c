@@ -115,7 +115,7 @@ request_query(struct request *rq, const char *name)
 	    name);
 }
 
-static bool
+bool
 content_type_json(const char *ct)
 {
 	size_t	n = strlen("application/json");

@@ -192,6 +192,8 @@ relay_line(const char *line, size_t len)
 		logx("%s", text);
 		if (request)
 			emit_error(id, RPC_SERVER_ERROR, text, NULL);
+		else if (msg == NULL)	/* what synstackd would have said */
+			emit_error(NULL, -32700, "malformed JSON", NULL);
 		goto out;
 	}
 	if (status == 202)
@@ -303,8 +305,8 @@ main(int argc, char *argv[])
 		while (len > 0 && (line[len - 1] == '\n' ||
 		    line[len - 1] == '\r'))
 			line[--len] = '\0';
-		if (len == 0)
-			continue;
+		if (strspn(line, " \t") == (size_t)len)
+			continue;	/* blank: no message */
 		if ((size_t)len > LINE_MAX_BYTES) {
 			logx("a message of %zd bytes: longer than %d", len,
 			    LINE_MAX_BYTES);
