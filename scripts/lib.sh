@@ -38,6 +38,32 @@ install_deps() {
 	    --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# The MCP tests' client (tests/mcp): the official MCP SDK from npm, at the
+# versions package-lock.json pins.  Node.js is not in DEPS: CI brings its
+# own (with npm); Debian's is installed only where there is no node at all.
+# `npm ci` starts from an empty node_modules, so it runs only when the
+# lockfile, package.json or node changed since the last install.
+install_mcp_client() {
+	local dir=$REPO/tests/mcp stamp want
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		say "installing Debian packages: nodejs npm"
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		    --no-install-recommends nodejs npm >/dev/null || return 1
+	fi
+	stamp=$dir/node_modules/.synstack-installed
+	want=$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum)
+	want="$want node $(node --version)"
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+		say "MCP test client (npm): up to date"
+		return
+	fi
+	say "MCP test client: npm ci in tests/mcp"
+	(cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund \
+	    --no-update-notifier --loglevel=error >/dev/null) || return 1
+	printf '%s\n' "$want" >"$stamp"
+}
+
 # build DIR [configure flags...]: configure once, then make.
 build() {
 	local dir=$1; shift
