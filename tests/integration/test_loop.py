@@ -14,7 +14,6 @@ otherwise the daemon learns of Gitea's changes through POST
 
 import datetime
 import json
-import os
 import re
 import subprocess
 import time
@@ -25,7 +24,7 @@ import pytest
 from conftest import assert_error, assert_ok, wait_for
 from mirror_helpers import (admin_sync, post_hook, q_json, register_system_hook,
                             write_secret)
-from test_review import (branches, git, gitea_creds, gitea_pulls, number_of, pr_reviews,
+from test_review import (branches, gitea_creds, gitea_pulls, number_of, pr_reviews,
                          pull_row, push_branch, review)
 from test_work import (PR, W, act, feed, gitea_assignees, holder, index_of, ok, q1, refs,
                        start_world, wait_assignees)
@@ -83,27 +82,9 @@ def work_and_submit(d, emu, tmp_path, who, issue, files=None):
 
 
 def push_more(emu, tmp_path, who, branch, files, repo=W):
-    """Clone the branch as the agent, commit files on it, push: the new sha."""
-    home = tmp_path / f"home-{uuid.uuid4().hex[:8]}"
-    home.mkdir()
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", HOME=str(home), GIT_CONFIG_NOSYSTEM="1",
-               GIT_AUTHOR_NAME=who.login, GIT_AUTHOR_EMAIL=f"{who.login}@example.invalid",
-               GIT_COMMITTER_NAME=who.login,
-               GIT_COMMITTER_EMAIL=f"{who.login}@example.invalid")
-    work = str(home / "clone")
-    git(str(home), env, "clone", "-q", "-b", branch,
-        emu.clone_url(repo, who.login, who.token), work)
-    for path, text in files.items():
-        p = os.path.join(work, path)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "w") as f:
-            f.write(text)
-    git(work, env, "add", "-A")
-    git(work, env, "commit", "-q", "-m", f"more work on {branch}")
-    git(work, env, "push", "-q", "origin", f"{branch}:refs/heads/{branch}")
-    sha = git(work, env, "rev-parse", "HEAD")
-    assert branches(emu, repo).get(branch) == sha, (branch, branches(emu, repo))
-    return sha
+    """Another commit on the agent's pushed branch: the new sha."""
+    return push_branch(emu, tmp_path, who.login, who.token, branch, files, repo=repo,
+                       again=True)
 
 
 def new_issue(emu, d, title, synced=True):
@@ -294,7 +275,7 @@ def test_the_work_loop_end_to_end(gitea_factory, daemon, tmp_path):
     # Here: merged, the issue closed, A's claim over.
     data = ok(d, a.key, f"pr {pull}")
     assert data["review_status"] == "merged" and data["state"] == "closed", data
-    assert d.psql(f"SELECT state FROM issues WHERE number = 1") == [["closed"]]
+    assert d.psql("SELECT state FROM issues WHERE number = 1") == [["closed"]]
     st = ok(d, a.key, "my-work")
     assert st["claims"] == [] and st["pulls"] == [], st
     fa = feed(d, a.key)
@@ -681,7 +662,7 @@ def test_admin_merge(gitea_factory, daemon, tmp_path):
     assert gitea_pull(emu, unapproved)["merged"] is False
     # Unknown ones.
     assert_error(d.admin_post(path.format(999)), 404, "not_found")
-    assert_error(d.admin_post(f"/api/v1/admin/projects/acme/nothing/pulls/1/merge"),
+    assert_error(d.admin_post("/api/v1/admin/projects/acme/nothing/pulls/1/merge"),
                  404, "not_found")
     # Approved: merged through Gitea at the checked head.
     got = assert_ok(d.admin_post(path.format(approved)))

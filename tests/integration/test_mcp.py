@@ -17,13 +17,12 @@ import os
 import shutil
 import subprocess
 import time
-import uuid
 
 import pytest
 
 from conftest import REPO, assert_error, free_port, synstackd_bin
 from mirror_helpers import admin_sync
-from test_review import branches, git, gitea_pulls, pull_row, push_branch
+from test_review import branches, gitea_pulls, pull_row, push_branch
 from test_work import TITLES, W, act, start_world
 # A read-only world of this module's own (test_work's seed): agents
 # register and join there, nobody claims.
@@ -288,28 +287,6 @@ def test_tools_list_stays_small(ro):
 # the work loop, through the SDK, over both transports
 # ====================================================================================
 
-def push_again(emu, tmp_path, login, token, branch, files):
-    """Clone the branch as the agent, commit files on it, push: the new sha."""
-    home = tmp_path / f"home-{uuid.uuid4().hex[:8]}"
-    home.mkdir()
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", HOME=str(home), GIT_CONFIG_NOSYSTEM="1",
-               GIT_AUTHOR_NAME=login, GIT_AUTHOR_EMAIL=f"{login}@example.invalid",
-               GIT_COMMITTER_NAME=login, GIT_COMMITTER_EMAIL=f"{login}@example.invalid")
-    work = str(home / "clone")
-    git(str(home), env, "clone", "-q", "-b", branch, emu.clone_url(W, login, token), work)
-    for path, text in files.items():
-        p = os.path.join(work, path)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "w") as f:
-            f.write(text)
-    git(work, env, "add", "-A")
-    git(work, env, "commit", "-q", "-m", f"more work on {branch}")
-    git(work, env, "push", "-q", "origin", f"{branch}:refs/heads/{branch}")
-    sha = git(work, env, "rev-parse", "HEAD")
-    assert branches(emu).get(branch) == sha, (branch, branches(emu))
-    return sha
-
-
 def gitea_pull(emu, number):
     return next(p for p in gitea_pulls(emu) if p["number"] == number)
 
@@ -400,8 +377,9 @@ def test_the_work_loop(gitea_factory, daemon, tmp_path, transport, merge):
     assert pr["review_status"] == "changes_requested", pr
     assert [(v["action"], v["current"]) for v in pr["reviews"]] == \
         [("request_changes", True)], pr["reviews"]
-    head2 = push_again(emu, tmp_path, login, token, branch,
-                       {"src/gap.c": "int gap(const struct theme *t) { return t->gap; }\n"})
+    head2 = push_branch(emu, tmp_path, login, token, branch,
+                        {"src/gap.c": "int gap(const struct theme *t) { return t->gap; }\n"},
+                        again=True)
     assert head2 != head1
     admin_sync(d)
     assert pull_row(d, number)["head_sha"] == head2

@@ -53,10 +53,12 @@ def git(cwd, env, *args):
     return r.stdout.strip()
 
 
-def push_branch(emu, tmp_path, login, token, branch, files=None, repo=W, date=None):
+def push_branch(emu, tmp_path, login, token, branch, files=None, repo=W, date=None,
+                again=False):
     """Clone as the agent, commit files on a new branch (none: no commit),
     push it; returns the branch's sha.  date: the commit's, as git takes
-    it ("2026-11-20T10:00:00Z"), else now."""
+    it ("2026-11-20T10:00:00Z"), else now.  again: the branch exists; the
+    commit goes on top of it."""
     home = tmp_path / f"home-{uuid.uuid4().hex[:8]}"
     home.mkdir()
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0", HOME=str(home),
@@ -66,8 +68,12 @@ def push_branch(emu, tmp_path, login, token, branch, files=None, repo=W, date=No
     if date is not None:
         env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
     work = str(home / "clone")
-    git(str(home), env, "clone", "-q", emu.clone_url(repo, login, token), work)
-    git(work, env, "checkout", "-q", "-b", branch)
+    if again:
+        git(str(home), env, "clone", "-q", "-b", branch,
+            emu.clone_url(repo, login, token), work)
+    else:
+        git(str(home), env, "clone", "-q", emu.clone_url(repo, login, token), work)
+        git(work, env, "checkout", "-q", "-b", branch)
     if files:
         for path, text in files.items():
             p = os.path.join(work, path)
