@@ -303,35 +303,27 @@ tool_result(json_object *answer, const struct err *e)
 {
 	json_object	*r, *content, *text, *v, *structured;
 	char		*s = NULL;
-	const char	*body;
+	size_t		 i, len = 0;
+	FILE		*out;
 
 	r = json_object_new_object();
 	content = json_object_new_array();
 	text = json_object_new_object();
 	json_object_object_add(text, "type", json_object_new_string("text"));
 	if (answer != NULL) {
-		body = json_object_object_get_ex(answer, "text", &v) ?
-		    json_object_get_string(v) : "";
-		if (json_object_object_get_ex(answer, "next", &v) &&
-		    json_object_array_length(v) > 0) {
-			size_t	i, n = json_object_array_length(v), len;
-
-			len = strlen(body) + 16;
-			for (i = 0; i < n; i++)
-				len += strlen(json_object_get_string(
-				    json_object_array_get_idx(v, i))) + 2;
-			if ((s = malloc(len)) != NULL) {
-				snprintf(s, len, "%s\nNext: ", body);
-				for (i = 0; i < n; i++) {
-					strcat(s, json_object_get_string(
+		/* The answer's text, and what makes sense next. */
+		if ((out = open_memstream(&s, &len)) != NULL) {
+			fputs(json_object_object_get_ex(answer, "text", &v) ?
+			    json_object_get_string(v) : "", out);
+			if (json_object_object_get_ex(answer, "next", &v))
+				for (i = 0; i < json_object_array_length(v); i++)
+					fprintf(out, "%s%s", i == 0 ? "\nNext: " :
+					    ", ", json_object_get_string(
 					    json_object_array_get_idx(v, i)));
-					if (i + 1 < n)
-						strcat(s, ", ");
-				}
-				body = s;
-			}
+			fclose(out);
 		}
-		json_object_object_add(text, "text", json_object_new_string(body));
+		json_object_object_add(text, "text",
+		    json_object_new_string(s != NULL ? s : ""));
 		free(s);
 		structured = json_object_object_get_ex(answer, "data", &v) &&
 		    json_object_is_type(v, json_type_object) ?
