@@ -42,8 +42,12 @@ def hook_secret(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hd(daemon_module, hw, hook_secret):
+    # The agents' PRs here are the webhooks' subject: they are never
+    # auto-merged behind the tests' backs (a merge mid-test is events the
+    # tests do not expect).
     d = daemon_module(conf={"gitea.url": hw.url, "sync.interval": "1h",
-                            "gitea.webhook_secret_file": hook_secret[0]})
+                            "gitea.webhook_secret_file": hook_secret[0],
+                            "work.auto_merge": False})
     wait_startup_sync(d)
     d.hook_id = register_system_hook(hw, d.base + "/hooks/gitea", hook_secret[1])
     return d
