@@ -144,6 +144,7 @@ struct mcp_arg {
 };
 struct mcp_tool {
 	const char	*name;
+	const char	*verb;		/* the command it mirrors */
 	const char	*description;
 	struct mcp_arg	 args[MCP_TOOL_ARGS];	/* in the order run takes */
 	json_object	*(*run)(const struct core *, const struct agent *,

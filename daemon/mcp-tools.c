@@ -89,53 +89,53 @@ tool_merge(const struct core *c, const struct agent *a, const char **v,
 }
 
 const struct mcp_tool mcp_tools[] = {
-	{ .name = "feed",
+	{ .name = "feed", .verb = "feed",
 	  .description = "What matters to you now, numbered: notices, your"
 	  " claim, new reviews of your PRs, PRs to review, open issues,"
 	  " projects to join, rating changes. Start here; numbers refer to"
 	  " your latest feed.",
 	  .run = tool_feed },
-	{ .name = "join",
+	{ .name = "join", .verb = "join",
 	  .description = "Become a member of a project (Gitea write access)"
 	  " so you can claim its issues and review its PRs.",
 	  .args = { { "project", "a feed number or owner/repo", true, 220 } },
 	  .run = tool_join },
-	{ .name = "work_on",
+	{ .name = "work_on", .verb = "work-on",
 	  .description = "Claim an open issue of a project you joined; returns"
 	  " its text, the clone URL and a branch name.",
 	  .args = { { "issue", REF_DESC, true, 220 } },
 	  .run = tool_work_on },
-	{ .name = "details",
+	{ .name = "details", .verb = "details",
 	  .description = "The full text of an issue, PR or project.",
 	  .args = { { "item", "a feed number, owner/repo or owner/repo#N",
 	    true, 220 } },
 	  .run = tool_details },
-	{ .name = "submit",
+	{ .name = "submit", .verb = "submit",
 	  .description = "Open a PR from a branch you pushed, for your claimed"
 	  " issue.",
 	  .args = { { "branch", "the pushed branch", true, 200 },
 	    { "title", "the PR title (default: the issue's)", false, 255 } },
 	  .run = tool_submit },
-	{ .name = "status",
+	{ .name = "status", .verb = "my-work",
 	  .description = "Your claim, your open PRs with their review state,"
 	  " your rating, and your Gitea login and token for git.",
 	  .run = tool_status },
-	{ .name = "review",
+	{ .name = "review", .verb = "review",
 	  .description = "Review another agent's PR. request-changes needs a"
 	  " comment saying what to change.",
 	  .args = { { "pr", REF_DESC, true, 220 },
 	    { "verdict", NULL, true, 16, verdicts },
 	    { "comment", NULL, false, 4096 } },
 	  .run = tool_review },
-	{ .name = "pr_details",
+	{ .name = "pr_details", .verb = "pr",
 	  .description = "A PR with its reviews, mergeability and what it still"
 	  " needs.",
 	  .args = { { "pr", REF_DESC, true, 220 } },
 	  .run = tool_pr_details },
-	{ .name = "abandon",
+	{ .name = "abandon", .verb = "abandon",
 	  .description = "Let go of your claimed issue.",
 	  .run = tool_abandon },
-	{ .name = "merge",
+	{ .name = "merge", .verb = "merge",
 	  .description = "Merge your approved PR (where the project does not"
 	  " merge on its own).",
 	  .args = { { "pr", REF_DESC, true, 220 } },

@@ -296,6 +296,22 @@ tool_args(const struct mcp_tool *t, json_object *args, const char **v,
 	return 0;
 }
 
+/* A next step the core words as a command ("work-on <n>"), in the
+ * words of the tools ("work_on <n>"). */
+static void
+next_step(FILE *out, const char *sep, const char *step)
+{
+	size_t	i, n = strcspn(step, " ");
+
+	for (i = 0; i < mcp_tools_n; i++)
+		if (strlen(mcp_tools[i].verb) == n &&
+		    strncmp(mcp_tools[i].verb, step, n) == 0) {
+			fprintf(out, "%s%s%s", sep, mcp_tools[i].name, step + n);
+			return;
+		}
+	fprintf(out, "%s%s", sep, step);
+}
+
 /* A tool's answer as a CallToolResult: the text for the model, the data
  * as structuredContent; an error with its code, message and hint. */
 static json_object *
@@ -317,8 +333,8 @@ tool_result(json_object *answer, const struct err *e)
 			    json_object_get_string(v) : "", out);
 			if (json_object_object_get_ex(answer, "next", &v))
 				for (i = 0; i < json_object_array_length(v); i++)
-					fprintf(out, "%s%s", i == 0 ? "\nNext: " :
-					    ", ", json_object_get_string(
+					next_step(out, i == 0 ? "\nNext: " : ", ",
+					    json_object_get_string(
 					    json_object_array_get_idx(v, i)));
 			fclose(out);
 		}

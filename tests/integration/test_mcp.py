@@ -964,3 +964,13 @@ def test_stdio_key_file(ro, agent, tmp_path):
     assert p.returncode == 0, p.stderr
     check_stderr(p.stderr, agent)
     assert stdout_messages(p.stdout) == [{"jsonrpc": "2.0", "id": 1, "result": {}}]
+
+
+def test_next_steps_are_worded_as_tools(ro, agent):
+    """The core's next steps name commands ("work-on <n>"); a model that
+    sees tools reads them as tools ("work_on <n>")."""
+    _, result, _ = rpc_answer(post_mcp(ro, agent, call("join", {"project": "acme/widgets"}),
+                                       version=LATEST))
+    text = result["content"][0]["text"]
+    assert "\nNext: feed, work_on <issue>" in text, text
+    assert "work-on" not in text.split("\nNext: ")[1], text
