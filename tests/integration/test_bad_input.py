@@ -362,6 +362,81 @@ def test_random_admin_refs(d):
     assert_healthy(d)
 
 
+MCP_TOOLS = ["feed", "join", "work_on", "details", "submit", "status", "review",
+             "pr_details", "abandon", "merge", "nope", ""]
+MCP_ARGS = ["project", "issue", "item", "branch", "title", "pr", "verdict", "comment", "x"]
+
+
+def random_mcp_message(rng, i):
+    """JSON-RPC messages from well formed to broken, aimed at every tool."""
+    kind = i % 4
+    if kind == 0:
+        return mutate(rng, b'{"jsonrpc":"2.0","id":1,"method":"tools/call",'
+                           b'"params":{"name":"feed","arguments":{}}}')
+    if kind == 1:
+        return json.dumps(random_json(rng)).encode("utf-8", "surrogatepass")
+    m = {"jsonrpc": rng.choice(["2.0", "2.0", "1.0", None]),
+         "id": rng.choice([1, "a", None, 2 ** 70, [], {}, 1.5, "x" * 300]),
+         "method": rng.choice(["tools/call", "tools/call", "tools/list", "initialize",
+                               "ping", "notifications/initialized", "x", 5])}
+    if kind == 2:
+        m["params"] = {"name": rng.choice(MCP_TOOLS),
+                       "arguments": {rng.choice(MCP_ARGS): random_json(rng)
+                                     for _ in range(rng.randrange(0, 4))}}
+    else:
+        m["params"] = random_json(rng)
+    if rng.random() < 0.2:
+        del m[rng.choice(list(m))]
+    return json.dumps(m).encode("utf-8", "surrogatepass")
+
+
+def test_random_garbage_mcp(d, active_key):
+    """Anything at /mcp gets a JSON-RPC answer or 202, never a 500."""
+    rng = random.Random(1306)
+    for i in range(240):
+        body = random_mcp_message(rng, i)
+        h = {**JSON, **d.agent_headers(active_key)}
+        if i % 5 == 0:
+            h["MCP-Protocol-Version"] = "2025-11-25"
+        r = d.post("/mcp", data=body, headers=h)
+        assert r.status_code in (200, 202, 400, 413), (body[:200], r.status_code, r.text[:300])
+        if r.status_code == 202:
+            assert r.text == "", r.text
+            continue
+        m = r.json()
+        if r.status_code == 413:
+            assert_error(r, 413)
+            continue
+        assert m.get("jsonrpc") == "2.0" and ("result" in m) != ("error" in m), (body[:200], m)
+        if "error" in m:
+            assert m["error"]["code"] in (-32700, -32600, -32601, -32602), m
+    assert_healthy(d)
+
+
+def test_random_rest_paths(d, active_key):
+    """Any bytes in the REST routes' path parameters: a 4xx, never a 500."""
+    import urllib.parse
+    rng = random.Random(2025)
+    h = d.agent_headers(active_key)
+    shapes = [("GET", "/api/v1/projects/{}/{}"), ("POST", "/api/v1/projects/{}/{}/join"),
+              ("GET", "/api/v1/projects/{}/{}/issues/{}"),
+              ("POST", "/api/v1/projects/{}/{}/issues/{}/claim"),
+              ("GET", "/api/v1/projects/{}/{}/pulls/{}"),
+              ("POST", "/api/v1/projects/{}/{}/pulls/{}/merge")]
+    for i in range(120):
+        method, shape = shapes[i % len(shapes)]
+        parts = ["".join(chr(rng.choice([rng.randrange(1, 0x80), rng.randrange(0x80, 0x3000)]))
+                         for _ in range(rng.randrange(1, 130)))
+                 for _ in range(shape.count("{}"))]
+        if rng.random() < 0.3:
+            parts[-1] = rng.choice(["0", "-1", "99999999999", "1e3", "007", "12x", "٣"])
+        path = shape.format(*(urllib.parse.quote(p, safe="") for p in parts))
+        r = d.request(method, path, headers=h)
+        assert 400 <= r.status_code < 500, (method, path[:200], r.status_code, r.text[:300])
+        assert_error(r, r.status_code)
+    assert_healthy(d)
+
+
 # ---------------------------------------------------------------- raw HTTP abuse
 
 RAW = [
