@@ -210,6 +210,7 @@ merge_now(const struct core *core, const struct pr_info *p,
 {
 	struct gitea_req	 q = { .method = "POST" };
 	struct gitea_resp	 gr = { .total = -1 };
+	struct pr_info		 now;
 	json_object		*body, *data;
 	const char		*params[1] = { p->id };
 	char			 name[256], path[512], msg[512];
@@ -217,6 +218,22 @@ merge_now(const struct core *core, const struct pr_info *p,
 	int			 rc;
 
 	snprintf(name, sizeof(name), "%s/%s#%ld", p->owner, p->name, p->number);
+	/* The rule once more, as late as can be: a request for changes or a
+	 * raised rule committed since it was checked stops the merge. */
+	if ((c = db_acquire(core->pool, e)) == NULL)
+		return NULL;
+	rc = db_begin(c, e) == 0 && pull_refresh(c, core->conf, p->id, e) == 0 &&
+	    db_commit(c, e) == 0 && pr_load(c, p->id, &now, e) == 0 ? 0 : -1;
+	db_release(core->pool, c);
+	if (rc == -1)
+		return NULL;
+	if (!now.open || strcmp(now.status, "approved") != 0 ||
+	    strcmp(now.head, p->head) != 0) {
+		err_set(e, ERR_NOT_APPROVED, "%s changed while it was being"
+		    " merged: it is %s now", name, now.status);
+		err_hint(e, "run `pr %s` to see what it still needs", name);
+		return NULL;
+	}
 	gitea_repo_path(path, sizeof(path), p->owner, p->name,
 	    "/pulls/%ld/merge", p->number);
 	body = json_object_new_object();
@@ -402,9 +419,13 @@ pull_automerge(const struct core *core, const char *pr, struct err *e)
 		    p.owner, p.name, p.number, mergeable != 1 ? "Gitea says no" :
 		    "the head moved");
 		rc = 0;
+		/* Storing bumps updated_at: the attempt is dated after it, or
+		 * the PR would look changed and be tried again each second. */
 		if ((c = db_acquire(core->pool, e)) == NULL ||
 		    db_begin(c, e) == -1 ||
 		    store_pull(c, core->conf, p.project, gr.json, e) == -1 ||
+		    db_run(c, e, "UPDATE pull_requests SET automerge_tried_at ="
+		    " clock_timestamp() WHERE id = $1", 1, params) == -1 ||
 		    db_commit(c, e) == -1)
 			rc = -1;
 		if (c != NULL)
