@@ -524,10 +524,9 @@ work_status(const struct core *core, const struct agent *a, struct err *e)
 	 * through MCP has no other way to them. */
 	if ((gitea = identity_credentials(core->pool, core->conf, core->vault,
 	    a->id, e)) == NULL) {
-		PQclear(res);
-		json_object_put(claims);
-		json_object_put(pulls);
-		return NULL;
+		/* Logged there; the rest of the answer stands. */
+		err_clear(e);
+		gitea = json_object_new_object();
 	}
 	if (json_object_object_get_ex(gitea, "login", &login) && off <
 	    sizeof(msg))
@@ -617,6 +616,7 @@ work_expire_claims(const struct core *core, int *released, struct err *e)
 	    " JOIN agents x ON x.id = i.assigned_to"
 	    " LEFT JOIN project_policies pp ON pp.project_id = p.id"
 	    " WHERE i.assigned_to IS NOT NULL AND i.state = 'open'"
+	    "  AND p.deleted_at IS NULL AND NOT p.archived"
 	    "  AND i.branch_pushed_at IS NULL"
 	    "  AND i.assigned_at < now() - make_interval(secs =>"
 	    "   COALESCE(pp.claim_ttl_seconds, $1::int))"
@@ -634,10 +634,18 @@ work_expire_claims(const struct core *core, int *released, struct err *e)
 		w.times = json_object_new_array();
 		gitea_repo_path(path, sizeof(path), PQgetvalue(res, i, 1),
 		    PQgetvalue(res, i, 2), "/branches");
-		/* Gitea unreachable: the claim waits for the next pass. */
-		rc = gitea_list(core->conf, path, NULL, NULL, false, on_branch,
-		    &w, e);
-		if (rc == 0 && (c = db_acquire(core->pool, e)) == NULL)
+		/* Gitea cannot list them: this claim waits for the next pass,
+		 * and the others are not held up by it. */
+		if (gitea_list(core->conf, path, NULL, NULL, false, on_branch,
+		    &w, e) == -1) {
+			log_warn("claim expiry: %s/%s#%s kept for now: %s",
+			    PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+			    PQgetvalue(res, i, 3), e->message);
+			err_clear(e);
+			json_object_put(w.times);
+			continue;
+		}
+		if ((c = db_acquire(core->pool, e)) == NULL)
 			rc = -1;
 		params[0] = json_object_to_json_string(w.times);
 		params[1] = PQgetvalue(res, i, 5);
@@ -682,10 +690,18 @@ work_expire_claims(const struct core *core, int *released, struct err *e)
 		/* Released only if still the same claim (no abandon and
 		 * re-claim in between). */
 		rc = -1;
+		/* Still the same claim, still without a branch or a PR (a push
+		 * or a submit may have come while Gitea was read). */
 		if (db_begin(c, e) == 0 && (gone = db_query(c, e, "UPDATE issues"
-		    " SET assigned_to = NULL, assigned_at = NULL, updated_at ="
-		    " now() WHERE id = $1 AND assigned_to = $2 AND"
-		    " ss_iso(assigned_at) = $3 RETURNING id", 3, params)) != NULL) {
+		    " i SET assigned_to = NULL, assigned_at = NULL, updated_at ="
+		    " now() WHERE i.id = $1 AND i.assigned_to = $2 AND"
+		    " ss_iso(i.assigned_at) = $3 AND i.branch_pushed_at IS NULL"
+		    " AND NOT EXISTS (SELECT 1 FROM pull_requests pr WHERE"
+		    "  pr.project_id = i.project_id AND pr.state = 'open' AND"
+		    "  (pr.issue_id = i.id OR (pr.author_id = i.assigned_to AND"
+		    "  pr.source_branch ~ ('(^|[^0-9])' || i.number ||"
+		    "  '([^0-9]|$)'))))"
+		    " RETURNING i.id", 3, params)) != NULL) {
 			notice[0] = params[1];
 			notice[1] = text;
 			if (PQntuples(gone) == 0) {
