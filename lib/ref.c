@@ -137,7 +137,8 @@ ref_resolve(PGconn *c, const char *agent, const char *text, struct ref *r,
 	if (len == 0 || len > REF_MAX)
 		return err_set(e, ERR_BAD_REQUEST, "'%.40s' is not a reference",
 		    text);
-	if (isdigit((unsigned char)text[0])) {
+	/* Digits alone are a feed number; "42corp/app" is a project. */
+	if (strspn(text, "0123456789") == len) {
 		n = strtol(text, &end, 10);
 		if (*end != '\0' || n < 1 || n > 100000)
 			return err_set(e, ERR_BAD_REQUEST, "'%.40s' is not a"
@@ -186,7 +187,7 @@ int
 ref_pull(PGconn *c, const char *agent, const char *text, struct ref *r,
     char *name, size_t size, struct err *e)
 {
-	if (agent == NULL && isdigit((unsigned char)text[0])) {
+	if (agent == NULL && strspn(text, "0123456789") == strlen(text)) {
 		err_set(e, ERR_BAD_REQUEST, "'%.40s' is not a pull request", text);
 		err_hint(e, "name it owner/repo#N");
 		return -1;

@@ -412,6 +412,9 @@ def test_details_of_an_issue_a_project_and_a_pull_request(ro):
     ("join acme/nothing", "acme/nothing"),
     (f"work-on {W}#99", f"{W}#99"),
     ("work-on nobody/widgets#1", "nobody/widgets"),
+    # An owner may start with a digit: a name, not a feed number.
+    ("details 42corp/app#3", "42corp/app"),
+    ("join 7up/fizz", "7up/fizz"),
 ])
 def test_unknown_references_are_not_found(ro, command, named):
     _, key = member(ro)
