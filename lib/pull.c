@@ -401,8 +401,8 @@ pull_review(const struct core *core, const struct agent *a,
 	/* The PR's row first, as webhooks and merges lock it first: the
 	 * same order everywhere, no deadlock. */
 	if (db_begin(c, e) == -1 ||
-	    db_run(c, e, "SELECT 1 FROM pull_requests WHERE id = $1 FOR UPDATE",
-	    1, params) == -1 ||
+	    db_run(c, e, "SELECT 1 FROM pull_requests WHERE id = $1 FOR NO KEY"
+	    " UPDATE", 1, params) == -1 ||
 	    db_run(c, e, "INSERT INTO reviews AS r (pull_request_id,"
 	    " reviewer_id, action, body, commit_sha, gitea_review_id)"
 	    " VALUES ($1, $2, $3, $4, $5, $6::bigint)"

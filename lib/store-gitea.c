@@ -273,6 +273,11 @@ store_review(PGconn *c, const struct conf *conf, const char *project,
 	params[5] = commit;
 	params[6] = gitea_review_id > 0 ? rid : NULL;
 	params[7] = at;
+	/* The PR's row first, as everywhere (lock order: no deadlock with a
+	 * review command on the same PR). */
+	if (db_run(c, e, "SELECT 1 FROM pull_requests WHERE project_id = $1 AND"
+	    " gitea_pr_number = $2 FOR NO KEY UPDATE", 2, params) == -1)
+		return -1;
 	res = db_query(c, e,
 	    "INSERT INTO reviews AS r (pull_request_id, reviewer_id, action,"
 	    " body, commit_sha, gitea_review_id, updated_at)"
