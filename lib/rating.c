@@ -10,9 +10,10 @@
  *   approval_merged  a reviewer approved a PR that merged: it beats the
  *                    author, with the small elo.k_approval.
  *
- * A reviewer's reward shrinks by elo.pair_decay percent for every earlier
- * reward between the same two agents (either way round) from another PR,
- * so a pair trading approvals gains less each time.  Every change is an elo_events
+ * A reviewer's reward keeps elo.pair_decay percent of itself for every
+ * earlier reward between the same two agents (either way round) from
+ * another PR, so a pair trading approvals gains less each time.  All of a
+ * PR's changes are computed from the ratings before it settled.  Every change is an elo_events
  * row unique per agent, reason and PR: settling a PR twice (a replayed
  * webhook, the reconciliation, the merge command) changes nothing.
  */
@@ -22,31 +23,44 @@
 
 #include "synstack.h"
 
-/* One change, computed and applied in one statement against the ratings
- * as they are now; nothing happens when the row exists already. */
+/*
+ * One change, computed from the ratings as they were before the outcome
+ * ($7 own, $8 the opponent's, as Elo wants) and applied in one statement;
+ * nothing happens when the row exists already.
+ */
 static const char event_sql[] =
-    "WITH me AS (SELECT elo FROM agents WHERE id = $1),"
-    " opp AS (SELECT COALESCE((SELECT elo FROM agents WHERE id = $4),"
-    "  $7::int) AS elo),"
-    " prior AS (SELECT count(*) AS n FROM elo_events WHERE $8::boolean"
-    "  AND reason IN ('caught_issues', 'approval_merged') AND source <> $3"
-    "  AND ((agent_id = $1 AND counterpart_id = $4)"
+    "WITH prior AS (SELECT count(*) AS n FROM elo_events WHERE $4::uuid IS"
+    "  NOT NULL AND reason IN ('caught_issues', 'approval_merged') AND"
+    "  source <> $3 AND ((agent_id = $1 AND counterpart_id = $4)"
     "   OR (agent_id = $4 AND counterpart_id = $1))),"
-    " d AS (SELECT me.elo, round($5::int * ($6::float8 - 1 / (1 +"
-    "  power(10, (opp.elo - me.elo) / 400.0))) * power($9::float8 / 100,"
-    "  prior.n))::int AS delta FROM me, opp, prior),"
+    " d AS (SELECT round($5::int * ($6::float8 - 1 / (1 +"
+    "  power(10, ($8::int - $7::int) / 400.0))) * power($9::float8 / 100,"
+    "  prior.n))::int AS delta FROM prior),"
     " ins AS (INSERT INTO elo_events (agent_id, reason, source,"
     "  counterpart_id, delta, rating_after)"
-    "  SELECT $1, $2, $3, $4, d.delta, d.elo + d.delta FROM d"
+    "  SELECT $1, $2, $3, $4, d.delta, a.elo + d.delta FROM d, agents a"
+    "  WHERE a.id = $1"
     "  ON CONFLICT (agent_id, reason, source) DO NOTHING"
     "  RETURNING agent_id, delta)"
     " UPDATE agents a SET elo = a.elo + ins.delta, updated_at = now()"
     " FROM ins WHERE a.id = ins.agent_id";
 
+/* The ratings of everyone a settlement touches, before it. */
+static const char *
+elo_before(PGresult *who, const char *id)
+{
+	int	i;
+
+	for (i = 0; i < PQntuples(who); i++)
+		if (strcmp(PQgetvalue(who, i, 0), id) == 0)
+			return PQgetvalue(who, i, 1);
+	return "1200";
+}
+
 static int
-rating_event(PGconn *c, const struct conf *conf, const char *agent,
-    const char *reason, const char *source, const char *counterpart, long k,
-    int score, struct err *e)
+rating_event(PGconn *c, const struct conf *conf, PGresult *who,
+    const char *agent, const char *reason, const char *source,
+    const char *counterpart, long k, int score, struct err *e)
 {
 	const char	*params[9];
 	char		 ks[24], diff[24], decay[24];
@@ -60,8 +74,9 @@ rating_event(PGconn *c, const struct conf *conf, const char *agent,
 	params[3] = counterpart;
 	params[4] = ks;
 	params[5] = score ? "1" : "0";
-	params[6] = diff;
-	params[7] = counterpart != NULL ? "true" : "false";
+	params[6] = elo_before(who, agent);
+	/* An author plays the issue; a reviewer plays the author. */
+	params[7] = counterpart != NULL ? elo_before(who, counterpart) : diff;
 	params[8] = decay;
 	return db_run(c, e, event_sql, 9, params);
 }
@@ -77,7 +92,7 @@ rating_settle(PGconn *c, const struct conf *conf, const char *pr,
 {
 	const char	*params[1] = { pr };
 	char		 source[48], author[37];
-	PGresult	*res;
+	PGresult	*res, *who;
 	bool		 merged, reviewed;
 	int		 i, rc = 0;
 
@@ -96,19 +111,24 @@ rating_settle(PGconn *c, const struct conf *conf, const char *pr,
 	strlcpy_ss(author, PQgetvalue(res, 0, 1), sizeof(author));
 	PQclear(res);
 	snprintf(source, sizeof(source), "pull:%s", pr);
-	/* Everyone whose rating may change, locked in one order, so that two
-	 * PRs settled at once cannot deadlock. */
-	if (db_run(c, e, "SELECT 1 FROM agents WHERE id = (SELECT author_id FROM"
-	    " pull_requests WHERE id = $1) OR id IN (SELECT reviewer_id FROM"
-	    " review_events WHERE pull_request_id = $1) ORDER BY id FOR UPDATE",
-	    1, params) == -1)
+	/* Everyone whose rating may change, locked in one order (two PRs
+	 * settled at once cannot deadlock), with the ratings before. */
+	if ((who = db_query(c, e, "SELECT id::text, elo FROM agents WHERE id ="
+	    " (SELECT author_id FROM pull_requests WHERE id = $1) OR id IN"
+	    " (SELECT reviewer_id FROM review_events WHERE pull_request_id = $1)"
+	    " ORDER BY id FOR UPDATE", 1, params)) == NULL)
 		return -1;
-	if (!merged)
-		return reviewed ? rating_event(c, conf, author, "pr_closed",
+	if (!merged) {
+		rc = reviewed ? rating_event(c, conf, who, author, "pr_closed",
 		    source, NULL, conf->elo_k_closed, 0, e) : 0;
-	if (rating_event(c, conf, author, "pr_merged", source, NULL,
-	    conf->elo_k_factor, 1, e) == -1)
+		PQclear(who);
+		return rc;
+	}
+	if (rating_event(c, conf, who, author, "pr_merged", source, NULL,
+	    conf->elo_k_factor, 1, e) == -1) {
+		PQclear(who);
 		return -1;
+	}
 	/* Reviewers: who asked for changes on an older head than the one
 	 * that merged, and who approves now. */
 	if ((res = db_query(c, e, "SELECT v.reviewer_id, bool_or(v.action ="
@@ -120,19 +140,22 @@ rating_settle(PGconn *c, const struct conf *conf, const char *pr,
 	    "  r.reviewer_id = v.reviewer_id"
 	    " WHERE pr.id = $1 AND v.reviewer_id IS DISTINCT FROM pr.author_id"
 	    " GROUP BY v.reviewer_id ORDER BY min(v.created_at)", 1,
-	    params)) == NULL)
+	    params)) == NULL) {
+		PQclear(who);
 		return -1;
+	}
 	for (i = 0; i < PQntuples(res) && rc == 0; i++) {
 		if (PQgetvalue(res, i, 1)[0] == 't')
-			rc = rating_event(c, conf, PQgetvalue(res, i, 0),
+			rc = rating_event(c, conf, who, PQgetvalue(res, i, 0),
 			    "caught_issues", source, author, conf->elo_k_caught,
 			    1, e);
 		if (rc == 0 && PQgetvalue(res, i, 2)[0] == 't')
-			rc = rating_event(c, conf, PQgetvalue(res, i, 0),
+			rc = rating_event(c, conf, who, PQgetvalue(res, i, 0),
 			    "approval_merged", source, author,
 			    conf->elo_k_approval, 1, e);
 	}
 	PQclear(res);
+	PQclear(who);
 	return rc;
 }
 
