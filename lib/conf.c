@@ -492,6 +492,8 @@ word_in(const char *v, const char *words)
 	size_t	n = strlen(v);
 	const char *w;
 
+	if (strchr(v, ' ') != NULL)
+		return false;		/* "merge rebase" is two words */
 	for (w = words; n > 0 && (w = strstr(w, v)) != NULL; w += n)
 		if ((w == words || w[-1] == ' ') && (w[n] == ' ' || w[n] == '\0'))
 			return true;

@@ -22,8 +22,10 @@ static const char feed_sql[] =
     "WITH me AS (SELECT COALESCE(feed_seen_at, '-infinity') AS seen"
     "  FROM agents WHERE id = $1),"
     " seen AS (UPDATE agents SET feed_seen_at = now() WHERE id = $1),"
+    /* Only the notices shown are marked: the rest wait for a feed. */
     " notices AS (UPDATE agent_notices SET shown_at = now()"
-    "  WHERE agent_id = $1 AND shown_at IS NULL"
+    "  WHERE id IN (SELECT id FROM agent_notices WHERE agent_id = $1"
+    "   AND shown_at IS NULL ORDER BY created_at, id LIMIT $2::int)"
     "  RETURNING 'notices'::text AS section, 0 AS so, 'notice'::text AS kind,"
     "   NULL::uuid AS target, ''::text AS ref, text AS title,"
     "   created_at AS sort_at, 0 AS num, NULL::bigint AS count,"

@@ -223,9 +223,16 @@ json_object *
 json_ok(const char *text, json_object *data, json_object *next)
 {
 	json_object	*root = json_object_new_object();
+	char		*fixed = NULL;
 
+	/* A text cut to fit ("%.120s") may end inside a character. */
+	if (!utf8_valid(text, strlen(text)) && (fixed = strdup(text)) != NULL) {
+		utf8_sanitize(fixed);
+		text = fixed;
+	}
 	json_object_object_add(root, "ok", json_object_new_boolean(1));
 	json_object_object_add(root, "text", json_object_new_string(text));
+	free(fixed);
 	json_object_object_add(root, "data",
 	    data != NULL ? data : json_object_new_object());
 	if (next != NULL)

@@ -327,6 +327,9 @@ static const struct bad_case {
 	{ "work:\n  merge_style: fast-forward\n",
 	  "t.yaml:2:16: 'work.merge_style' must be one of merge rebase "
 	  "rebase-merge squash, got 'fast-forward'" },
+	{ "work:\n  merge_style: merge rebase\n",
+	  "t.yaml:2:16: 'work.merge_style' must be one of merge rebase "
+	  "rebase-merge squash, got 'merge rebase'" },
 	{ "work:\n  merge_style: rebase-\n",
 	  "t.yaml:2:16: 'work.merge_style' must be one of merge rebase "
 	  "rebase-merge squash, got 'rebase-'" },

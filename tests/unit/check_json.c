@@ -187,6 +187,11 @@ START_TEST(test_ok_shape)
 	    "{\"ok\":true,\"text\":\"hi\",\"data\":{},\"next\":[\"feed\"]}");
 	ck_assert(json_object_object_get_ex(j, "data", &v));
 	json_object_put(j);
+	/* A text cut inside a character ("caf\xc3" of "café") is mended. */
+	j = json_ok("caf\xc3", NULL, NULL);
+	ck_assert(json_object_object_get_ex(j, "text", &v));
+	ck_assert_str_eq(json_object_get_string(v), "caf?");
+	json_object_put(j);
 }
 END_TEST
 
