@@ -58,6 +58,25 @@ pr_load(PGconn *c, const char *id, struct pr_info *p, struct err *e)
 	return 0;
 }
 
+/* The rules of the PR's project: 1, or 0 when there is no such PR. */
+static int
+pr_policy(PGconn *c, const struct conf *conf, const char *pr,
+    struct policy *pol, struct err *e)
+{
+	const char	*params[1] = { pr };
+	PGresult	*res;
+	int		 rc = 0;
+
+	if ((res = db_query(c, e, "SELECT project_id FROM pull_requests WHERE"
+	    " id = $1", 1, params)) == NULL)
+		return -1;
+	if (PQntuples(res) > 0)
+		rc = policy_load(c, conf, PQgetvalue(res, 0, 0), pol, e) == 0 ?
+		    1 : -1;
+	PQclear(res);
+	return rc;
+}
+
 int
 pull_refresh(PGconn *c, const struct conf *conf, const char *pr,
     struct err *e)
@@ -65,20 +84,10 @@ pull_refresh(PGconn *c, const struct conf *conf, const char *pr,
 	struct policy	 pol;
 	const char	*params[3] = { pr, NULL, NULL };
 	char		 req[24];
-	PGresult	*res;
+	int		 rc;
 
-	if ((res = db_query(c, e, "SELECT project_id FROM pull_requests WHERE"
-	    " id = $1", 1, params)) == NULL)
-		return -1;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		return 0;
-	}
-	if (policy_load(c, conf, PQgetvalue(res, 0, 0), &pol, e) == -1) {
-		PQclear(res);
-		return -1;
-	}
-	PQclear(res);
+	if ((rc = pr_policy(c, conf, pr, &pol, e)) != 1)
+		return rc;
 	snprintf(req, sizeof(req), "%ld", pol.required_approvals);
 	params[1] = req;
 	params[2] = pol.dismiss_stale_approvals ? "true" : "false";
@@ -153,17 +162,8 @@ pull_needs(PGconn *c, const struct conf *conf, const char *pr, char *buf,
 	int		 rc;
 
 	buf[0] = '\0';
-	if ((res = db_query(c, e, "SELECT project_id FROM pull_requests WHERE"
-	    " id = $1", 1, params)) == NULL)
-		return -1;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		return 0;
-	}
-	rc = policy_load(c, conf, PQgetvalue(res, 0, 0), &pol, e);
-	PQclear(res);
-	if (rc == -1)
-		return -1;
+	if ((rc = pr_policy(c, conf, pr, &pol, e)) != 1)
+		return rc;
 	params[1] = pol.dismiss_stale_approvals ? "true" : "false";
 	if ((res = db_query(c, e, "SELECT"
 	    " (SELECT string_agg(x.name, ', ' ORDER BY x.name) FROM reviews r"
