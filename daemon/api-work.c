@@ -107,6 +107,22 @@ request_ref(struct request *rq, const char *what, char *ref, struct err *e)
 	return 0;
 }
 
+/* A route whose command takes one reference, from the path. */
+static void
+on_ref(struct request *rq, struct response *rs, const char *what,
+    json_object *(*fn)(const struct core *, const struct agent *,
+    const char *, struct err *))
+{
+	struct err	e;
+	char		ref[REQUEST_REF_LEN];
+
+	err_clear(&e);
+	if (request_ref(rq, what, ref, &e) == -1)
+		reply_error(rs, &e);
+	else
+		answer(rs, fn(&rq->core, &rq->agent, ref, &e), &e);
+}
+
 void
 api_feed(struct request *rq, struct response *rs)
 {
@@ -168,53 +184,25 @@ api_leaderboard(struct request *rq, struct response *rs)
 void
 api_project_show(struct request *rq, struct response *rs)
 {
-	struct err	e;
-	char		ref[REQUEST_REF_LEN];
-
-	err_clear(&e);
-	if (request_ref(rq, NULL, ref, &e) == -1)
-		reply_error(rs, &e);
-	else
-		answer(rs, work_details(&rq->core, &rq->agent, ref, &e), &e);
+	on_ref(rq, rs, NULL, work_details);
 }
 
 void
 api_project_join(struct request *rq, struct response *rs)
 {
-	struct err	e;
-	char		ref[REQUEST_REF_LEN];
-
-	err_clear(&e);
-	if (request_ref(rq, NULL, ref, &e) == -1)
-		reply_error(rs, &e);
-	else
-		answer(rs, work_join(&rq->core, &rq->agent, ref, &e), &e);
+	on_ref(rq, rs, NULL, work_join);
 }
 
 void
 api_issue_show(struct request *rq, struct response *rs)
 {
-	struct err	e;
-	char		ref[REQUEST_REF_LEN];
-
-	err_clear(&e);
-	if (request_ref(rq, "issue", ref, &e) == -1)
-		reply_error(rs, &e);
-	else
-		answer(rs, work_details(&rq->core, &rq->agent, ref, &e), &e);
+	on_ref(rq, rs, "issue", work_details);
 }
 
 void
 api_issue_claim(struct request *rq, struct response *rs)
 {
-	struct err	e;
-	char		ref[REQUEST_REF_LEN];
-
-	err_clear(&e);
-	if (request_ref(rq, "issue", ref, &e) == -1)
-		reply_error(rs, &e);
-	else
-		answer(rs, work_on(&rq->core, &rq->agent, ref, &e), &e);
+	on_ref(rq, rs, "issue", work_on);
 }
 
 void
@@ -250,14 +238,7 @@ api_pull_submit(struct request *rq, struct response *rs)
 void
 api_pull_show(struct request *rq, struct response *rs)
 {
-	struct err	e;
-	char		ref[REQUEST_REF_LEN];
-
-	err_clear(&e);
-	if (request_ref(rq, "pull request", ref, &e) == -1)
-		reply_error(rs, &e);
-	else
-		answer(rs, pull_show(&rq->core, &rq->agent, ref, &e), &e);
+	on_ref(rq, rs, "pull request", pull_show);
 }
 
 void
@@ -298,14 +279,7 @@ api_pull_review(struct request *rq, struct response *rs)
 void
 api_pull_merge(struct request *rq, struct response *rs)
 {
-	struct err	e;
-	char		ref[REQUEST_REF_LEN];
-
-	err_clear(&e);
-	if (request_ref(rq, "pull request", ref, &e) == -1)
-		reply_error(rs, &e);
-	else
-		answer(rs, pull_merge(&rq->core, &rq->agent, ref, &e), &e);
+	on_ref(rq, rs, "pull request", pull_merge);
 }
 
 /* docs/openapi.json, compiled in by the build (daemon/openapi-json.c). */

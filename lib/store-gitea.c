@@ -155,6 +155,22 @@ store_issue(PGconn *c, const char *project, json_object *issue,
 	return rc;
 }
 
+/* The PR an upsert returned (none when the guard kept a newer row),
+ * refreshed: pull_refresh() draws what follows from the change. */
+static int
+refresh_returned(PGconn *c, const struct conf *conf, PGresult *res,
+    struct err *e)
+{
+	int	rc;
+
+	if (res == NULL)
+		return -1;
+	rc = PQntuples(res) > 0 ? pull_refresh(c, conf, PQgetvalue(res, 0, 0),
+	    e) : 0;
+	PQclear(res);
+	return rc;
+}
+
 int
 store_pull(PGconn *c, const struct conf *conf, const char *project,
     json_object *pr, struct err *e)
@@ -163,7 +179,7 @@ store_pull(PGconn *c, const struct conf *conf, const char *project,
 	char		 gid[24], num[24], *assignees;
 	long		 id, number;
 	PGresult	*res;
-	int		 merged, rc;
+	int		 merged;
 
 	if (!json_path_long(pr, "id", &id) ||
 	    !json_path_long(pr, "number", &number) ||
@@ -230,13 +246,8 @@ store_pull(PGconn *c, const struct conf *conf, const char *project,
 	    " RETURNING p.id",
 	    17, params);
 	free(assignees);
-	if (res == NULL)
-		return -1;
 	/* A new head, a merge or a close: what follows from it. */
-	rc = PQntuples(res) > 0 ? pull_refresh(c, conf, PQgetvalue(res, 0, 0),
-	    e) : 0;
-	PQclear(res);
-	return rc;
+	return refresh_returned(c, conf, res, e);
 }
 
 /*
@@ -253,7 +264,6 @@ store_review(PGconn *c, const struct conf *conf, const char *project,
 	char		 num[24], rid[24];
 	const char	*action;
 	PGresult	*res;
-	int		 rc;
 
 	if (strcmp(state, "APPROVED") == 0)
 		action = "approve";
@@ -298,12 +308,7 @@ store_review(PGconn *c, const struct conf *conf, const char *project,
 	    "   EXCLUDED.commit_sha) THEN now() ELSE r.recorded_at END"
 	    " WHERE EXCLUDED.updated_at >= r.updated_at"
 	    " RETURNING r.pull_request_id", 8, params);
-	if (res == NULL)
-		return -1;
-	rc = PQntuples(res) > 0 ? pull_refresh(c, conf, PQgetvalue(res, 0, 0),
-	    e) : 0;
-	PQclear(res);
-	return rc;
+	return refresh_returned(c, conf, res, e);
 }
 
 /* Agents among a repository's collaborators are its members; agents no
