@@ -1,6 +1,6 @@
 """HTTP plumbing shared by the API: requests, errors, auth, pagination.
 
-Gitea's rules reproduced here (see ../shared/gitea/README.md section 3):
+Gitea's rules reproduced here (see reference/README.md section 3):
 - tokens as `Authorization: token|Bearer`, `?token=`/`?access_token=`, or
   as the password of Basic auth; passwords only through Basic auth;
 - `Sudo` / `?sudo=` lets a site admin act as another user;

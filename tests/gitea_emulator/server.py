@@ -5,6 +5,7 @@ The controls are a test tool's back door and need no authentication; the
 emulator listens on loopback only unless told otherwise.
 """
 
+import collections
 import contextlib
 import json
 import socket
@@ -112,6 +113,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, body):
         app = self.server.app
+        self.server.record(self.command, self.path, self.headers, body)
         req = Request(app.state, self.command, self.path, self.headers, body)
         status, obj = 404, None
         try:
@@ -230,6 +232,11 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/_emulator/deliveries" and self.command == "GET":
             app.hooks.wait_idle()
             out = app.hooks.list()
+        elif path == "/_emulator/requests" and self.command == "GET":
+            out = srv.recorded()
+        elif path == "/_emulator/requests" and self.command == "POST":
+            if arg.get("clear"):
+                srv.recorded(clear=True)
         elif path == "/_emulator/commit" and self.command == "POST":
             with app.state.lock:
                 try:
@@ -252,6 +259,26 @@ class Server(ThreadingHTTPServer):
         self.verbose = verbose
         self.faults = Faults()
         self.refusing = threading.Event()
+        self.requests = collections.deque(maxlen=5000)
+        self.requests_lock = threading.Lock()
+
+    def record(self, method, path, headers, body):
+        """What an API client sent (method, path with query, Sudo, JSON
+        body); never the credentials."""
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = body.decode("utf-8", "replace")
+        with self.requests_lock:
+            self.requests.append({"method": method, "path": path,
+                                  "sudo": headers.get("Sudo"), "body": parsed})
+
+    def recorded(self, clear=False):
+        with self.requests_lock:
+            out = list(self.requests)
+            if clear:
+                self.requests.clear()
+        return out
 
     def refuse(self, seconds):
         """Close the listening socket for a while: connections are refused

@@ -2,7 +2,7 @@
 
 The README's fixture story (org acme, repo acme/widgets, issue #11, PRs
 #12 and #13, ...) is replayed as a model.State; every body in
-shared/gitea/webhooks is rebuilt through payloads + gitjson.hook_body and
+reference/webhooks is rebuilt through payloads + gitjson.hook_body and
 must match byte for byte, with index.json's headers and signatures.  API
 objects are checked against the swagger definitions.
 """
@@ -16,10 +16,8 @@ import pytest
 
 from . import gitjson, model, payloads, render
 
-SHARED = pathlib.Path(__file__).resolve().parents[3] / "shared" / "gitea"
-if not SHARED.is_dir():                 # CI: shared/ beside the clone
-    SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "gitea"
-FIXTURES = SHARED / "webhooks"
+REFERENCE = pathlib.Path(__file__).resolve().parent / "reference"
+FIXTURES = REFERENCE / "webhooks"
 INDEX = json.loads((FIXTURES / "index.json").read_text())
 
 BASE = "4c2b1f9e8d7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c"      # main before the merge
@@ -335,7 +333,7 @@ def test_time_format():
 
 # -- API objects against the swagger ----------------------------------------------
 
-SWAGGER = json.loads((SHARED / "swagger.v1.json").read_text())
+SWAGGER = json.loads((REFERENCE / "swagger.v1.json").read_text())
 
 
 def _nullable(schema):

@@ -22,9 +22,9 @@ import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
-SHARED = os.environ.get("SYNSTACK_SHARED",
-                        os.path.join(os.path.dirname(REPO_ROOT), "shared"))
-GITEA_REF = os.path.join(SHARED, "gitea")
+# Gitea 1.26.3's swagger document and real webhook bodies, kept in the
+# repository (tests/gitea_emulator/reference/README.md says where from).
+GITEA_REF = os.path.join(REPO_ROOT, "tests", "gitea_emulator", "reference")
 SWAGGER = os.path.join(GITEA_REF, "swagger.v1.json")
 FIXTURES = os.path.join(GITEA_REF, "webhooks")
 
@@ -232,6 +232,14 @@ class Emulator:
 
     def deliveries(self):
         return self.control("deliveries")
+
+    def requests(self, clear=False):
+        """The API requests the emulator received (method, path, sudo,
+        body), oldest first; clear=True forgets them (and returns [])."""
+        if clear:
+            self.control("requests", {"clear": True})
+            return []
+        return self.control("requests")
 
     def webhooks(self, **kw):
         return self.control("webhooks", kw)

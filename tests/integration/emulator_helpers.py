@@ -1,6 +1,6 @@
 """Shared helpers of the Gitea emulator conformance tests (test_emulator_*.py).
 
-The reference is ../shared/gitea: README.md, webhooks/*.json (byte-exact
+The reference is tests/gitea_emulator/reference: README.md, webhooks/*.json (byte-exact
 bodies) and webhooks/index.json (headers, event names).  Helpers here:
 
 - fixtures: the byte-exact bodies and their index.json entries;

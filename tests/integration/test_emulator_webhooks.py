@@ -659,7 +659,7 @@ def test_subscription_names(env):
 
 
 @pytest.mark.xfail(strict=True, reason="tests/gitea_emulator/README.md leaves the delete "
-                   "event out on purpose; shared/gitea/README.md section 2 says Gitea sends it")
+                   "event out on purpose; reference/README.md section 2 says Gitea sends it")
 def test_merge_that_deletes_the_branch_sends_a_delete_event(env):
     rx = env.receiver()
     add_hook(env.emu, "repo:acme/widgets", rx.url, ["delete"])
