@@ -1,8 +1,11 @@
 /*
  * db.c: a fixed-size pool of libpq connections shared by the daemon's
  * threads.  Connections open lazily; a broken one is reset (and its session
- * set up again) when it is next handed out, so a PostgreSQL restart costs
- * at most one failed statement per connection and no daemon restart.
+ * set up again) when it is next handed out, and a statement that finds its
+ * connection dead outside a transaction (the server or a middlebox closed
+ * it while it sat idle, unnoticed until written to) is sent again on a
+ * fresh one.  A PostgreSQL restart thus costs no failed request once the
+ * server is back, and no daemon restart.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -10,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <libpq-events.h>
 
 #include "synstack.h"
 
@@ -31,6 +36,23 @@ db_notice(void *arg, const char *msg)
 {
 	(void)arg;
 	log_debug("postgresql notice: %s", msg);
+}
+
+/* Each connection knows its pool (libpq's instance data), so a statement
+ * on a held connection can reopen it. */
+static int
+db_event(PGEventId id, void *info, void *pass)
+{
+	(void)id;
+	(void)info;
+	(void)pass;
+	return 1;
+}
+
+static struct db_pool *
+db_pool_of(PGconn *c)
+{
+	return PQinstanceData(c, db_event);
 }
 
 /* Session settings every connection needs; re-run after each reconnect. */
@@ -75,6 +97,12 @@ db_connect(struct db_pool *p, struct err *e)
 		err_set(e, ERR_DB_UNAVAILABLE, NULL);
 		log_warn("cannot connect to the database: %s",
 		    c != NULL ? PQerrorMessage(c) : "out of memory");
+		PQfinish(c);
+		return NULL;
+	}
+	if (!PQregisterEventProc(c, db_event, "synstack", NULL) ||
+	    !PQsetInstanceData(c, db_event, p)) {
+		err_set(e, ERR_INTERNAL, "cannot set up a database connection");
 		PQfinish(c);
 		return NULL;
 	}
@@ -259,8 +287,9 @@ db_connection_lost(PGconn *c)
 	return PQstatus(c) != CONNECTION_OK;
 }
 
-PGresult *
-db_query(PGconn *c, struct err *e, const char *sql, int n,
+/* The statement's result, or NULL with e set. */
+static PGresult *
+db_send(PGconn *c, struct err *e, const char *sql, int n,
     const char *const *params)
 {
 	PGresult	*res;
@@ -302,6 +331,29 @@ db_query(PGconn *c, struct err *e, const char *sql, int n,
 }
 
 PGresult *
+db_query(PGconn *c, struct err *e, const char *sql, int n,
+    const char *const *params)
+{
+	struct db_pool	*p = db_pool_of(c);
+	PGresult	*res;
+	bool		 idle = PQtransactionStatus(c) == PQTRANS_IDLE;
+
+	res = db_send(c, e, sql, n, params);
+	/*
+	 * Outside a transaction, a connection found dead by this statement
+	 * lost nothing of ours (a statement cut off runs in no transaction
+	 * that could have committed): reopen it and send it once more.
+	 * Inside one, the transaction is gone and the caller fails cleanly.
+	 */
+	if (res == NULL && idle && p != NULL && db_connection_lost(c) &&
+	    db_reset(p, c, e) == 0) {
+		err_clear(e);
+		res = db_send(c, e, sql, n, params);
+	}
+	return res;
+}
+
+PGresult *
 db_exec(struct db_pool *p, struct err *e, const char *sql, int n,
     const char *const *params)
 {
@@ -311,12 +363,6 @@ db_exec(struct db_pool *p, struct err *e, const char *sql, int n,
 	if ((c = db_acquire(p, e)) == NULL)
 		return NULL;
 	res = db_query(c, e, sql, n, params);
-	/*
-	 * A connection found dead by this statement (a PostgreSQL restart
-	 * closed it while idle) never ran it: reset and try once more.
-	 */
-	if (res == NULL && db_connection_lost(c) && db_reset(p, c, e) == 0)
-		res = db_query(c, e, sql, n, params);
 	db_release(p, c);
 	return res;
 }

@@ -128,7 +128,8 @@ err_hint(struct err *e, const char *fmt, ...)
 void
 err_clear(struct err *e)
 {
-	memset(e, 0, sizeof(*e));
+	if (e != NULL)
+		memset(e, 0, sizeof(*e));
 }
 
 const char *

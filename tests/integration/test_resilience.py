@@ -79,6 +79,126 @@ def test_postgres_restart_is_invisible_after_a_moment(daemon, pg):
     assert_ok(d.register(), 201)
 
 
+class PgProxy:
+    """TCP in front of the test cluster's unix socket.  cut() kills every
+    connection it carries the way a firewall or NAT that forgot them does:
+    nothing tells either end, and the next bytes the daemon writes are
+    answered with a reset.  Connections made after cut() are carried."""
+
+    def __init__(self, pg):
+        import threading
+        self.target = os.path.join(pg.host, f".s.PGSQL.{pg.port}")
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        self.generation = 0
+        self.carried = 0
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def dsn(self, db):
+        return f"host=127.0.0.1 port={self.port} dbname={db} user=postgres"
+
+    def _accept(self):
+        import threading
+        while True:
+            try:
+                client, _ = self.lsock.accept()
+            except OSError:
+                return
+            server = socket.socket(socket.AF_UNIX)
+            server.connect(self.target)
+            with self.lock:
+                self.carried += 1
+                gen = self.generation
+            threading.Thread(target=self._pump, args=(client, server, gen, True),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, gen, False),
+                             daemon=True).start()
+
+    def _pump(self, src, dst, gen, from_client):
+        import struct
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            if from_client and data and gen != self.generation:
+                # Forgotten: reset the daemon's end, drop the server's.
+                src.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                               struct.pack("ii", 1, 0))
+                data = b""
+            if not data:
+                for s in (src, dst):
+                    try:
+                        s.close()
+                    except OSError:
+                        pass
+                return
+            try:
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def cut(self):
+        with self.lock:
+            self.generation += 1
+
+    def close(self):
+        self.lsock.close()
+
+
+def test_connections_dropped_unseen_are_reopened_by_the_statement_that_finds_them(daemon, pg):
+    """Every pooled connection dies unseen while idle: each first statement
+    on one (a transaction's BEGIN included) finds it dead, reconnects and
+    runs; no request fails for it."""
+    import threading
+    proxy = PgProxy(pg)
+    db = "synstack_" + os.urandom(8).hex()
+    pg.createdb(db)
+    try:
+        d = daemon(db=db, conf={"database.url": proxy.dsn(db), "database.pool_size": 4,
+                                "sync.interval": "1h"})
+        # Open every connection of the pool at once.
+        barrier = threading.Barrier(6)
+        def burst():
+            barrier.wait()
+            for _ in range(3):
+                assert_ok(d.register(), 201)
+        threads = [threading.Thread(target=burst) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        before = proxy.carried
+        assert before >= 4, before
+        proxy.cut()
+        # Transactions first: their BEGIN is the statement that finds a
+        # connection dead; all at once, so that every pooled one is used.
+        bad, lock = [], threading.Lock()
+        barrier = threading.Barrier(6)
+        def approve():
+            barrier.wait()
+            r = d.admin_post("/api/v1/admin/agents/nobody-here/approve")
+            with lock:
+                if r.status_code != 404:
+                    bad.append((r.status_code, r.text[:200]))
+        threads = [threading.Thread(target=approve) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        for i in range(4):
+            for r in (d.register(), d.admin_get("/api/v1/admin/agents")):
+                if r.status_code >= 500:
+                    bad.append((i, r.status_code, r.text[:200]))
+        assert not bad, bad
+        assert proxy.carried > before        # connections were opened anew
+    finally:
+        proxy.close()
+
+
 # ---------------------------------------------------------------- SIGHUP
 
 def test_sighup_new_admin_token(daemon):
