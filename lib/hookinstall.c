@@ -3,7 +3,7 @@
  * date, the Gitea system webhook that delivers to this daemon.  Gitea's
  * traps are avoided on purpose: a hook is created inactive unless told
  * `active: true`, and an admin hook without is_system_webhook is only a
- * template for repositories created later (../shared/gitea/README.md).
+ * template for repositories created later (tests/gitea_emulator/reference/README.md).
  */
 #include <stdio.h>
 #include <string.h>
@@ -58,7 +58,10 @@ hook_install(const struct conf *conf, const char *url, long *id,
 	json_object_object_add(config, "is_system_webhook",
 	    json_object_new_string("true"));
 	body = json_object_new_object();
-	json_object_object_add(body, "type", json_object_new_string("gitea"));
+	/* Only CreateHookOption has a type; EditHookOption has none. */
+	if (f.id == 0)
+		json_object_object_add(body, "type",
+		    json_object_new_string("gitea"));
 	json_object_object_add(body, "active", json_object_new_boolean(1));
 	json_object_object_add(body, "events", json_strarray(hook_events));
 	json_object_object_add(body, "branch_filter", json_object_new_string("*"));

@@ -62,8 +62,14 @@ def test_creates_then_updates_one_active_system_hook(daemon, gitea_factory, tmp_
     # Someone switched it off and narrowed it: the second run puts it back.
     assert emu.patch(f"/admin/hooks/{hook_id}", json={"active": False,
                                                       "events": ["push"]}).status_code == 200
+    emu.requests(clear=True)
     r = install(d)
     assert r.returncode == 0, r.stderr
+    # As Gitea's EditHookOption says: no "type" (only CreateHookOption has
+    # one), the rest as on creation.
+    edits = [x for x in emu.requests() if x["method"] == "PATCH"]
+    assert [x["path"] for x in edits] == [f"/api/v1/admin/hooks/{hook_id}"], edits
+    assert set(edits[0]["body"]) == {"active", "events", "branch_filter", "config"}, edits
     assert r.stdout.startswith(f"updated Gitea system webhook #{hook_id} -> {url}\n"), r.stdout
     hooks = system_hooks(emu)
     assert [x["id"] for x in hooks] == [hook_id], hooks
