@@ -52,7 +52,8 @@ const struct command commands[] = {
 	  .help = "your claimed issue, your PRs and your rating",
 	  .example = "my-work", .run = cmd_status },
 	{ .verb = "submit", .usage = "submit <branch> [title]",
-	  .help = "open a PR from a branch you pushed, for your claimed issue",
+	  .help = "open a PR from a branch you pushed, for your claimed issue"
+	      " (a retry answers with the PR already open)",
 	  .example = "submit issue-12-fix-grid \"Fix the grid gap\"",
 	  .run = cmd_submit },
 	{ .verb = "review",

@@ -3,9 +3,10 @@
  * renumbered in one statement (one round trip), so that `work-on 3` means
  * what the agent saw.  Sections, in this order, each capped with a count
  * of the rest (SPEC.md section 5): notices (a claim that expired); the
- * agent's claimed issues; its open PRs with reviews new since its last
- * feed; PRs of its projects waiting for its review at their current head,
- * oldest first; open unassigned issues of its projects, oldest first;
+ * agent's claimed issues; its open PRs with reviews it was not told of
+ * yet (each review is marked as told when shown); PRs of its projects
+ * waiting for its review at their current head, oldest first; open
+ * unassigned issues of its projects, oldest first;
  * projects it can join, with their open issues; its recent rating
  * changes.  Notices and rating changes are told, not numbered; notices
  * are told once.
@@ -19,11 +20,8 @@
 /* Columns: section, order, kind, target, ref, title, sort time, number,
  * count (open issues, or the rating after a change), note. */
 static const char feed_sql[] =
-    "WITH me AS (SELECT COALESCE(feed_seen_at, '-infinity') AS seen"
-    "  FROM agents WHERE id = $1),"
-    " seen AS (UPDATE agents SET feed_seen_at = now() WHERE id = $1),"
     /* Only the notices shown are marked: the rest wait for a feed. */
-    " notices AS (UPDATE agent_notices SET shown_at = now()"
+    "WITH notices AS (UPDATE agent_notices SET shown_at = now()"
     "  WHERE id IN (SELECT id FROM agent_notices WHERE agent_id = $1"
     "   AND shown_at IS NULL ORDER BY created_at, id LIMIT $2::int)"
     "  RETURNING 'notices'::text AS section, 0 AS so, 'notice'::text AS kind,"
@@ -36,17 +34,24 @@ static const char feed_sql[] =
     "   i.assigned_at, i.number, NULL::bigint, NULL::text"
     "  FROM issues i JOIN projects p ON p.id = i.project_id"
     "  WHERE i.assigned_to = $1 AND i.state = 'open'),"
+    /* Reviews of the agent's open PRs it has not been told of: each
+     * review carries its own mark (author_seen_at), set below for those
+     * shown, so none committed meanwhile is ever taken as told. */
+    " unseen AS ("
+    "  SELECT r.id, r.recorded_at, r.updated_at, r.action, pr.id AS pr,"
+    "   x.name"
+    "  FROM pull_requests pr JOIN reviews r ON r.pull_request_id = pr.id"
+    "  JOIN agents x ON x.id = r.reviewer_id"
+    "  WHERE pr.author_id = $1 AND pr.state = 'open'"
+    "   AND r.author_seen_at IS DISTINCT FROM r.recorded_at),"
     " reviewed AS ("
     "  SELECT 'reviewed', 2, 'pull', pr.id,"
     "   p.owner || '/' || p.name || '#' || pr.gitea_pr_number, pr.title,"
-    "   max(r.recorded_at), pr.gitea_pr_number, NULL::bigint,"
-    "   pr.review_status || ': ' || string_agg(x.name || ' ' ||"
-    "    replace(r.action, '_', '-'), ', ' ORDER BY r.updated_at)"
-    "  FROM pull_requests pr JOIN projects p ON p.id = pr.project_id"
-    "  JOIN reviews r ON r.pull_request_id = pr.id"
-    "  JOIN agents x ON x.id = r.reviewer_id"
-    "  WHERE pr.author_id = $1 AND pr.state = 'open'"
-    "   AND r.recorded_at > (SELECT seen FROM me)"
+    "   max(u.recorded_at), pr.gitea_pr_number, NULL::bigint,"
+    "   pr.review_status || ': ' || string_agg(u.name || ' ' ||"
+    "    replace(u.action, '_', '-'), ', ' ORDER BY u.updated_at)"
+    "  FROM unseen u JOIN pull_requests pr ON pr.id = u.pr"
+    "  JOIN projects p ON p.id = pr.project_id"
     "  GROUP BY pr.id, p.owner, p.name),"
     " to_review AS ("
     "  SELECT 'to_review', 3, 'pull', pr.id,"
@@ -103,7 +108,13 @@ static const char feed_sql[] =
     "  ON CONFLICT (agent_id, position) DO UPDATE SET kind = EXCLUDED.kind,"
     "   target_id = EXCLUDED.target_id, created_at = now()),"
     " dropped AS (DELETE FROM feed_items WHERE agent_id = $1"
-    "  AND position > (SELECT count(n) FROM shown))"
+    "  AND position > (SELECT count(n) FROM shown)),"
+    /* Told: the reviews of the PRs shown, as they were when read (a
+     * review changed since keeps its new verdict unseen). */
+    " told AS (UPDATE reviews r SET author_seen_at = u.recorded_at"
+    "  FROM unseen u JOIN shown s ON s.section = 'reviewed' AND"
+    "   s.target = u.pr"
+    "  WHERE r.id = u.id AND r.recorded_at = u.recorded_at)"
     " SELECT n, section, kind, ref, title, count, total, note FROM shown"
     " ORDER BY so, k";
 

@@ -20,6 +20,11 @@
 
 #define AUTOMERGE_BATCH	20
 
+/* The reviews the merge rule counts (alias r, the reviewer x): an active
+ * agent's only. */
+#define COUNTED_REVIEWS \
+	"reviews r JOIN agents x ON x.id = r.reviewer_id AND x.status = 'active'"
+
 struct pr_info {
 	char	id[37], project[37], owner[101], name[101], head[64],
 		status[24], author[64], author_id[37];
@@ -92,15 +97,19 @@ pull_refresh(PGconn *c, const struct conf *conf, const char *pr,
 	params[1] = req;
 	params[2] = pol.dismiss_stale_approvals ? "true" : "false";
 	/* An outstanding request for changes blocks; approvals count on the
-	 * head they were given on; merged and closed are Gitea's word. */
+	 * head they were given on; only an active agent's review counts (a
+	 * suspended one's stops counting, however it was given); merged and
+	 * closed are Gitea's word. */
 	if (db_run(c, e, "UPDATE pull_requests p SET review_status = s.status,"
 	    " updated_at = now() FROM (SELECT CASE"
 	    "  WHEN q.review_status IN ('merged', 'closed') THEN q.review_status"
-	    "  WHEN EXISTS (SELECT 1 FROM reviews r WHERE r.pull_request_id ="
-	    "   q.id AND r.action = 'request_changes') THEN 'changes_requested'"
-	    "  WHEN (SELECT count(*) FROM reviews r WHERE r.pull_request_id ="
-	    "   q.id AND r.action = 'approve' AND (NOT $3::boolean OR"
-	    "   r.commit_sha = q.head_sha)) >= $2::int THEN 'approved'"
+	    "  WHEN EXISTS (SELECT 1 FROM " COUNTED_REVIEWS " WHERE"
+	    "   r.pull_request_id = q.id AND r.action = 'request_changes')"
+	    "   THEN 'changes_requested'"
+	    "  WHEN (SELECT count(*) FROM " COUNTED_REVIEWS " WHERE"
+	    "   r.pull_request_id = q.id AND r.action = 'approve' AND"
+	    "   (NOT $3::boolean OR r.commit_sha = q.head_sha)) >= $2::int"
+	    "   THEN 'approved'"
 	    "  ELSE 'pending' END AS status"
 	    "  FROM pull_requests q WHERE q.id = $1) s"
 	    " WHERE p.id = $1 AND p.review_status IS DISTINCT FROM s.status", 3,
@@ -166,15 +175,15 @@ pull_needs(PGconn *c, const struct conf *conf, const char *pr, char *buf,
 		return rc;
 	params[1] = pol.dismiss_stale_approvals ? "true" : "false";
 	if ((res = db_query(c, e, "SELECT"
-	    " (SELECT string_agg(x.name, ', ' ORDER BY x.name) FROM reviews r"
-	    "  JOIN agents x ON x.id = r.reviewer_id WHERE r.pull_request_id ="
-	    "  pr.id AND r.action = 'request_changes'),"
-	    " (SELECT count(*) FROM reviews r WHERE r.pull_request_id = pr.id"
-	    "  AND r.action = 'approve' AND (NOT $2::boolean OR"
-	    "  r.commit_sha = pr.head_sha)),"
-	    " (SELECT string_agg(x.name, ', ' ORDER BY x.name) FROM reviews r"
-	    "  JOIN agents x ON x.id = r.reviewer_id WHERE r.pull_request_id ="
-	    "  pr.id AND r.action = 'approve' AND $2::boolean AND"
+	    " (SELECT string_agg(x.name, ', ' ORDER BY x.name) FROM "
+	    COUNTED_REVIEWS " WHERE r.pull_request_id = pr.id AND"
+	    "  r.action = 'request_changes'),"
+	    " (SELECT count(*) FROM " COUNTED_REVIEWS " WHERE"
+	    "  r.pull_request_id = pr.id AND r.action = 'approve' AND"
+	    "  (NOT $2::boolean OR r.commit_sha = pr.head_sha)),"
+	    " (SELECT string_agg(x.name, ', ' ORDER BY x.name) FROM "
+	    COUNTED_REVIEWS " WHERE r.pull_request_id = pr.id AND"
+	    "  r.action = 'approve' AND $2::boolean AND"
 	    "  r.commit_sha IS DISTINCT FROM pr.head_sha),"
 	    " left(COALESCE(pr.head_sha, ''), 12)"
 	    " FROM pull_requests pr WHERE pr.id = $1", 2, params)) == NULL)

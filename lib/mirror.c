@@ -54,7 +54,7 @@ on_repo(json_object *repo, void *arg, struct err *e)
 	}
 	v = &w->v[w->n];
 	memset(v, 0, sizeof(*v));
-	if (store_project(w->c, repo, true, v->id, e) == -1)
+	if (store_project(w->c, repo, v->id, e) == -1)
 		return -1;
 	json_path_long(repo, "id", &gid);
 	json_object_array_add(w->seen, json_object_new_int64(gid));
@@ -210,22 +210,23 @@ sync_project(const struct core *core, PGconn *c, struct project_ref *p,
 	PGresult		*res;
 	int			 rc;
 
-	gitea_repo_path(path, sizeof(path), p->owner, p->name, "/issues");
+	/* Members first: a review counts only if its agent is one. */
+	gitea_repo_path(path, sizeof(path), p->owner, p->name,
+	    "/collaborators");
+	rc = gitea_list(core->conf, path, NULL, NULL, false, collect_user,
+	    users, e);
+	if (rc == 0)
+		rc = store_members(c, p->id, users, e);
 	/* Without `type` the listing holds issues and PRs; `since` makes a
 	 * quiet repository cost one call. */
+	gitea_repo_path(path, sizeof(path), p->owner, p->name, "/issues");
 	if (p->watermark != NULL)
 		snprintf(query, sizeof(query), "state=all&since=%s", p->watermark);
 	else
 		snprintf(query, sizeof(query), "state=all");
-	rc = gitea_list(core->conf, path, query, NULL, false, on_item, &w, e);
-	if (rc == 0) {
-		gitea_repo_path(path, sizeof(path), p->owner, p->name,
-		    "/collaborators");
-		rc = gitea_list(core->conf, path, NULL, NULL, false,
-		    collect_user, users, e);
-	}
 	if (rc == 0)
-		rc = store_members(c, p->id, users, e);
+		rc = gitea_list(core->conf, path, query, NULL, false, on_item, &w,
+		    e);
 	if (rc == 0) {
 		params[0] = p->id;
 		params[1] = w.max_updated;
@@ -342,7 +343,8 @@ mirror_run(const struct core *core, struct mirror_report *rep, struct err *e)
 		log_info("mirror: %ld projects, %ld changed items, %ld Gitea"
 		    " calls", rep->projects, rep->items, rep->gitea_calls);
 	else
-		log_warn("mirror failed: %s", e->message);
+		log_warn("mirror failed: %s%s%s", e->message,
+		    e->detail[0] != '\0' ? ": " : "", e->detail);
 unlock:
 	res = PQexecParams(c, "SELECT pg_advisory_unlock($1)", 1, NULL, lock,
 	    NULL, NULL, 0);

@@ -57,6 +57,51 @@ pull_claim(PGconn *c, const struct agent *a, const char *branch,
 	return 0;
 }
 
+/* The agent's open PR from branch into base, as Gitea lists it. */
+struct open_find {
+	const char	*branch;
+	json_object	*found;
+};
+
+static int
+on_open_pull(json_object *pr, void *arg, struct err *e)
+{
+	struct open_find	*f = arg;
+	const char		*head = json_path_str(pr, "head.label");
+
+	(void)e;
+	if (f->found == NULL && head != NULL && strcmp(head, f->branch) == 0)
+		f->found = json_object_get(pr);
+	return 0;
+}
+
+/*
+ * After Gitea's 409 ("a PR for these branches is open"): the agent's own
+ * open PR from the branch, or NULL.  A submit whose answer was lost (a
+ * timeout after Gitea made the PR) is thus taken up again by its retry.
+ */
+static json_object *
+pull_find_open(const struct core *core, const struct claim *cl,
+    const char *branch, struct err *e)
+{
+	struct open_find	 f = { branch, NULL };
+	char			 path[512], query[768], *base, *login;
+
+	base = gitea_escape(cl->base);
+	login = gitea_escape(cl->login);
+	gitea_repo_path(path, sizeof(path), cl->owner, cl->name, "/pulls");
+	snprintf(query, sizeof(query), "state=open&base_branch=%s&poster=%s",
+	    base != NULL ? base : "", login != NULL ? login : "");
+	free(base);
+	free(login);
+	if (gitea_list(core->conf, path, query, NULL, false, on_open_pull, &f,
+	    e) == -1) {
+		json_object_put(f.found);
+		return NULL;
+	}
+	return f.found;
+}
+
 static bool
 branch_name_ok(const char *b)
 {
@@ -86,6 +131,7 @@ pull_submit(const struct core *core, const struct agent *a,
 	PGconn			*c;
 	long			 number;
 	int			 rc;
+	bool			 existing = false;
 
 	if (!branch_name_ok(branch)) {
 		err_set(e, ERR_BAD_REQUEST, "'%.64s' is not a branch name", branch);
@@ -133,12 +179,22 @@ pull_submit(const struct core *core, const struct agent *a,
 	q.sudo = cl.login;
 	rc = gitea_call(core->conf, &q, &r, e);
 	json_object_put(body);
-	if (rc == -1) {
-		if (r.status == 409) {
+	if (rc == -1 && r.status == 409) {
+		/* Already open: the agent's own (a retry after a lost answer)
+		 * is this submit's PR; anyone else's is a conflict. */
+		err_clear(e);
+		gitea_resp_free(&r);
+		if ((r.json = pull_find_open(core, &cl, branch, e)) != NULL) {
+			rc = 0;
+			existing = true;
+		} else if (e->code == ERR_NONE) {
 			err_set(e, ERR_CONFLICT, "a PR from '%s' into %s is open"
-			    " already", branch, cl.base);
-			err_hint(e, "push more commits to it; run `my-work`");
-		} else if (r.status == 422)
+			    " already, and not yours", branch, cl.base);
+			err_hint(e, "push to a branch of your own and submit it");
+		}
+	}
+	if (rc == -1) {
+		if (r.status == 422)
 			err_hint(e, "the branch must hold commits that %s does"
 			    " not", cl.base);
 		goto out;
@@ -174,12 +230,16 @@ pull_submit(const struct core *core, const struct agent *a,
 	json_object_object_add(data, "pull", json_object_new_string(ref));
 	json_object_object_add(data, "url",
 	    json_object_new_string(url != NULL ? url : ""));
-	json_object_object_add(data, "title", json_object_new_string(ptitle));
 	snprintf(text, sizeof(text), "%s/%s#%ld", cl.owner, cl.name, cl.number);
 	json_object_object_add(data, "issue", json_object_new_string(text));
-	snprintf(msg, sizeof(msg), "Opened %s \"%s\" from %.200s into %.200s, for %s"
+	if (existing && json_path_str(r.json, "title") != NULL)
+		strlcpy_ss(ptitle, json_path_str(r.json, "title"),
+		    sizeof(ptitle));
+	json_object_object_add(data, "title", json_object_new_string(ptitle));
+	snprintf(msg, sizeof(msg), "%s %s \"%s\" from %.200s into %.200s, for %s"
 	    " (merging it closes the issue). Other agents review it from their"
-	    " feed; push more commits to the branch to update it.", ref, ptitle,
+	    " feed; push more commits to the branch to update it.",
+	    existing ? "Your PR was open already:" : "Opened", ref, ptitle,
 	    branch, cl.base, text);
 	next = json_object_new_array();
 	snprintf(text, sizeof(text), "pr %s", ref);
@@ -414,7 +474,9 @@ pull_review(const struct core *core, const struct agent *a,
 	    6, params) == -1 ||
 	    db_run(c, e, "INSERT INTO review_events (pull_request_id,"
 	    " reviewer_id, action, body, commit_sha, gitea_review_id)"
-	    " VALUES ($1, $2, $3, $4, $5, $6::bigint)", 6, params) == -1 ||
+	    " VALUES ($1, $2, $3, $4, $5, $6::bigint) ON CONFLICT"
+	    " (gitea_review_id) WHERE gitea_review_id IS NOT NULL DO NOTHING",
+	    6, params) == -1 ||
 	    pull_refresh(c, core->conf, r.id, e) == -1 ||
 	    audit_write(c, &who, "pull.review", "pull_request", r.id, NULL,
 	    e) == -1 || db_commit(c, e) == -1)

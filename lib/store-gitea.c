@@ -4,6 +4,15 @@
  * Gitea's ids, and guarded by Gitea's updated_at so that an event arriving
  * late never moves a row backwards; a merged PR stays merged whatever
  * comes after.  Callers hold a transaction.
+ *
+ * Two kinds of source.  Gitea's own answers (the reconciliation's listings,
+ * a GET) are the truth now: they are stored when not older than our row.
+ * A webhook's body is a hint (store_*_hint): it only updates a row we have
+ * and only when strictly newer.  Gitea's times have whole seconds, so a
+ * hint of the same second that says something else is ambiguous, and a
+ * hint of an object we do not have would create it from a delivery alone:
+ * both answer STORE_CONFIRM, and the caller asks Gitea (one GET) and
+ * stores its answer instead.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,15 +41,15 @@ store_free_name(PGconn *c, const char *gid, const char *owner,
 }
 
 /*
- * revive: whether this may bring a deleted project back.  Only the
- * reconciliation may, since it sees Gitea as it is now; a webhook may be a
- * late delivery from before the deletion.
+ * Gitea's answer for a repository, which may bring a deleted project back
+ * (Gitea never reuses an id: it exists, so it is live) and takes its name
+ * from a project of a repository deleted before.  Only Gitea's API answers
+ * come here: clone and page URLs are Gitea's own, never a delivery's.
  */
 int
-store_project(PGconn *c, json_object *repo, bool revive, char id[37],
-    struct err *e)
+store_project(PGconn *c, json_object *repo, char id[37], struct err *e)
 {
-	const char	*params[10];
+	const char	*params[9];
 	char		 gid[24];
 	long		 v;
 	PGresult	*res;
@@ -62,8 +71,7 @@ store_project(PGconn *c, json_object *repo, bool revive, char id[37],
 	params[6] = nz(json_path_str(repo, "html_url"));
 	params[7] = json_path_bool(repo, "archived") == 1 ? "true" : "false";
 	params[8] = json_path_str(repo, "updated_at");
-	params[9] = revive ? "true" : "false";
-	if (revive && store_free_name(c, gid, params[1], params[2], e) == -1)
+	if (store_free_name(c, gid, params[1], params[2], e) == -1)
 		return -1;
 	if (db_run(c, e,
 	    "INSERT INTO projects AS p (gitea_repo_id, owner, name,"
@@ -76,11 +84,10 @@ store_project(PGconn *c, json_object *repo, bool revive, char id[37],
 	    "  archived = EXCLUDED.archived,"
 	    "  gitea_updated_at = EXCLUDED.gitea_updated_at, deleted_at = NULL,"
 	    "  updated_at = now()"
-	    " WHERE (p.deleted_at IS NULL OR $10::boolean)"
-	    "  AND (p.gitea_updated_at IS NULL OR p.deleted_at IS NOT NULL"
+	    " WHERE p.gitea_updated_at IS NULL OR p.deleted_at IS NOT NULL"
 	    "  OR EXCLUDED.gitea_updated_at IS NULL"
-	    "  OR EXCLUDED.gitea_updated_at >= p.gitea_updated_at)",
-	    10, params) == -1)
+	    "  OR EXCLUDED.gitea_updated_at >= p.gitea_updated_at",
+	    9, params) == -1)
 		return -1;
 	/* A statement of its own: a row another transaction has just
 	 * committed is not in the upsert's snapshot. */
@@ -108,11 +115,50 @@ store_project_deleted(PGconn *c, long gitea_repo_id, struct err *e)
 	    1, params);
 }
 
-int
-store_issue(PGconn *c, const char *project, json_object *issue,
+/*
+ * What a hint would do to the row of Gitea id gid: "new" (we have none),
+ * "newer" (strictly later: apply it), "tie" (the same second, saying
+ * something else: ambiguous) or "kept" (older, or nothing new).  same is
+ * the SQL that compares the row (alias t) with the hint.
+ */
+static int
+store_classify(PGconn *c, const char *sql, int n, const char *const *params,
     struct err *e)
 {
-	const char	*params[12];
+	PGresult	*res;
+	int		 rc;
+
+	if ((res = db_query(c, e, sql, n, params)) == NULL)
+		return -1;
+	switch (PQgetvalue(res, 0, 0)[0]) {
+	case 'n':		/* new */
+	case 't':		/* tie */
+		rc = STORE_CONFIRM;
+		break;
+	case 'w':		/* newer */
+		rc = STORE_NEWER;
+		break;
+	default:		/* kept */
+		rc = 0;
+		break;
+	}
+	PQclear(res);
+	return rc;
+}
+
+#define CLASSIFY(table, idcol, same) \
+	"SELECT CASE WHEN t.id IS NULL THEN 'n'" \
+	" WHEN t.gitea_updated_at IS NULL OR $2::timestamptz >" \
+	"  t.gitea_updated_at THEN 'w'" \
+	" WHEN $2::timestamptz = t.gitea_updated_at AND NOT (" same ")" \
+	"  THEN 't' ELSE 'k' END" \
+	" FROM (SELECT 1) one LEFT JOIN " table " t ON t." idcol " = $1"
+
+static int
+store_issue_row(PGconn *c, const char *project, json_object *issue,
+    bool hint, struct err *e)
+{
+	const char	*params[13];
 	char		 gid[24], num[24], *labels, *assignees;
 	long		 id, number;
 	int		 rc;
@@ -137,22 +183,53 @@ store_issue(PGconn *c, const char *project, json_object *issue,
 	params[9] = json_path_str(issue, "updated_at");
 	params[10] = json_path_str(issue, "closed_at");
 	params[11] = json_path_str(issue, "created_at");
-	rc = db_run(c, e,
-	    "INSERT INTO issues AS i (project_id, gitea_issue_id, number, title,"
-	    " body, state, labels, author_login, assignees, gitea_updated_at,"
-	    " closed_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb,"
-	    " $8, $9::jsonb, $10, $11, COALESCE($12::timestamptz, now()))"
-	    " ON CONFLICT (gitea_issue_id) DO UPDATE SET title = EXCLUDED.title,"
-	    "  body = EXCLUDED.body, state = EXCLUDED.state,"
-	    "  labels = EXCLUDED.labels, assignees = EXCLUDED.assignees,"
-	    "  gitea_updated_at = EXCLUDED.gitea_updated_at,"
-	    "  closed_at = EXCLUDED.closed_at, updated_at = now()"
-	    " WHERE i.gitea_updated_at IS NULL"
-	    "  OR EXCLUDED.gitea_updated_at >= i.gitea_updated_at",
-	    12, params);
+	params[12] = hint ? "false" : "true";
+	rc = 0;
+	if (hint) {
+		const char *cp[7] = { gid, params[9], params[3], params[4],
+		    params[5], params[6], params[8] };
+
+		rc = store_classify(c, CLASSIFY("issues", "gitea_issue_id",
+		    "(t.title, t.body, t.state, t.labels, t.assignees) IS NOT"
+		    " DISTINCT FROM ($3, $4, $5, $6::jsonb, $7::jsonb)"), 7, cp, e);
+	}
+	if (rc == 0 && !hint)
+		rc = STORE_NEWER;
+	/* The guard is checked again on the row as it is when locked. */
+	if (rc == STORE_NEWER)
+		rc = db_run(c, e,
+		    "INSERT INTO issues AS i (project_id, gitea_issue_id, number,"
+		    " title, body, state, labels, author_login, assignees,"
+		    " gitea_updated_at, closed_at, created_at) VALUES ($1, $2, $3,"
+		    " $4, $5, $6, $7::jsonb, $8, $9::jsonb, $10, $11,"
+		    " COALESCE($12::timestamptz, now()))"
+		    " ON CONFLICT (gitea_issue_id) DO UPDATE SET"
+		    "  title = EXCLUDED.title, body = EXCLUDED.body,"
+		    "  state = EXCLUDED.state, labels = EXCLUDED.labels,"
+		    "  assignees = EXCLUDED.assignees,"
+		    "  gitea_updated_at = EXCLUDED.gitea_updated_at,"
+		    "  closed_at = EXCLUDED.closed_at, updated_at = now()"
+		    " WHERE i.gitea_updated_at IS NULL"
+		    "  OR EXCLUDED.gitea_updated_at > i.gitea_updated_at"
+		    "  OR ($13::boolean AND EXCLUDED.gitea_updated_at ="
+		    "  i.gitea_updated_at)", 13, params);
 	free(labels);
 	free(assignees);
 	return rc;
+}
+
+int
+store_issue(PGconn *c, const char *project, json_object *issue,
+    struct err *e)
+{
+	return store_issue_row(c, project, issue, false, e);
+}
+
+int
+store_issue_hint(PGconn *c, const char *project, json_object *issue,
+    struct err *e)
+{
+	return store_issue_row(c, project, issue, true, e);
 }
 
 /* The PR an upsert returned (none when the guard kept a newer row),
@@ -171,15 +248,15 @@ refresh_returned(PGconn *c, const struct conf *conf, PGresult *res,
 	return rc;
 }
 
-int
-store_pull(PGconn *c, const struct conf *conf, const char *project,
-    json_object *pr, struct err *e)
+static int
+store_pull_row(PGconn *c, const struct conf *conf, const char *project,
+    json_object *pr, bool hint, struct err *e)
 {
-	const char	*params[17];
+	const char	*params[18];
 	char		 gid[24], num[24], *assignees;
 	long		 id, number;
 	PGresult	*res;
-	int		 merged;
+	int		 merged, rc = 0;
 
 	if (!json_path_long(pr, "id", &id) ||
 	    !json_path_long(pr, "number", &number) ||
@@ -211,22 +288,50 @@ store_pull(PGconn *c, const struct conf *conf, const char *project,
 	params[14] = json_path_str(pr, "merge_commit_sha");
 	params[15] = assignees != NULL ? assignees : "[]";
 	params[16] = json_path_str(pr, "updated_at");
+	params[17] = hint ? "false" : "true";
+	if (hint) {
+		const char *cp[10] = { gid, params[16], params[7], params[8],
+		    params[9], params[10], params[11], params[12], params[5],
+		    params[15] };
+
+		rc = store_classify(c, CLASSIFY("pull_requests", "gitea_pr_id",
+		    "(t.title, t.body, t.head_sha, t.state, t.review_status ="
+		    " 'merged', t.mergeable, t.target_branch, t.assignees) IS NOT"
+		    " DISTINCT FROM ($3, $4, $5, $6, $7::boolean, $8::boolean,"
+		    " $9, $10::jsonb)"), 10, cp, e);
+		if (rc != STORE_NEWER) {
+			free(assignees);
+			return rc;
+		}
+	}
+	/* A PR opened by the agent that claimed the issue its branch names
+	 * (or its body closes) is that claim's work, however we learn of it:
+	 * a submit whose answer was lost, or a PR opened in Gitea. */
 	res = db_query(c, e,
 	    "INSERT INTO pull_requests AS p (project_id, gitea_pr_id,"
 	    " gitea_pr_number, author_id, author_login, source_branch,"
 	    " target_branch, head_ref, title, body, head_sha, state,"
 	    " review_status, mergeable, merged_at, merge_commit_sha, assignees,"
-	    " gitea_updated_at)"
+	    " gitea_updated_at, issue_id)"
 	    " VALUES ($1, $2, $3, (SELECT id FROM agents WHERE gitea_username ="
 	    "  $4), $4, $5, $6, $7, left($8, 500), $9, $10, $11,"
 	    "  CASE WHEN $12::boolean THEN 'merged' WHEN $11 = 'closed'"
 	    "  THEN 'closed' ELSE 'pending' END, $13::boolean, $14, $15,"
-	    "  $16::jsonb, $17)"
+	    "  $16::jsonb, $17,"
+	    "  (SELECT i.id FROM issues i JOIN agents x ON x.id = i.assigned_to"
+	    "   WHERE i.project_id = $1 AND i.state = 'open'"
+	    "   AND x.gitea_username = $4"
+	    "   AND ($5::varchar ~ ('(^|[^0-9])' || i.number || '([^0-9]|$)')"
+	    "   OR $9::text ~* ('(close[sd]?|fix(e[sd])?|resolve[sd]?) #' ||"
+	    "   i.number"
+	    "   || '([^0-9]|$)'))"
+	    "   ORDER BY i.assigned_at LIMIT 1))"
 	    " ON CONFLICT (gitea_pr_id) DO UPDATE SET"
 	    "  title = EXCLUDED.title, body = EXCLUDED.body,"
 	    "  head_ref = EXCLUDED.head_ref, head_sha = EXCLUDED.head_sha,"
 	    "  target_branch = EXCLUDED.target_branch,"
 	    "  mergeable = EXCLUDED.mergeable, assignees = EXCLUDED.assignees,"
+	    "  issue_id = COALESCE(p.issue_id, EXCLUDED.issue_id),"
 	    "  state = CASE WHEN p.review_status = 'merged' THEN 'closed'"
 	    "   ELSE EXCLUDED.state END,"
 	    /* merged is final; closed and reopened follow Gitea; otherwise
@@ -242,18 +347,39 @@ store_pull(PGconn *c, const struct conf *conf, const char *project,
 	    "   EXCLUDED.merge_commit_sha),"
 	    "  gitea_updated_at = EXCLUDED.gitea_updated_at, updated_at = now()"
 	    " WHERE p.gitea_updated_at IS NULL"
-	    "  OR EXCLUDED.gitea_updated_at >= p.gitea_updated_at"
+	    "  OR EXCLUDED.gitea_updated_at > p.gitea_updated_at"
+	    "  OR ($18::boolean AND EXCLUDED.gitea_updated_at ="
+	    "  p.gitea_updated_at)"
 	    " RETURNING p.id",
-	    17, params);
+	    18, params);
 	free(assignees);
 	/* A new head, a merge or a close: what follows from it. */
 	return refresh_returned(c, conf, res, e);
 }
 
+int
+store_pull(PGconn *c, const struct conf *conf, const char *project,
+    json_object *pr, struct err *e)
+{
+	return store_pull_row(c, conf, project, pr, false, e);
+}
+
+int
+store_pull_hint(PGconn *c, const struct conf *conf, const char *project,
+    json_object *pr, struct err *e)
+{
+	return store_pull_row(c, conf, project, pr, true, e);
+}
+
 /*
- * An agent's current review of a PR.  Reviews by people who are not agents
- * are Gitea's business, not ours; a review of a PR we do not have yet is
- * left to the reconciliation.  at orders reviews of one reviewer.
+ * A review Gitea lists, by whoever gave it (our `review` command or the
+ * agent's Gitea user directly): an agent's review in every respect.  It
+ * counts only when given by an active agent that is a member of the
+ * project and not the PR's author (SPEC.md section 6); a review by a
+ * person, or of a PR we do not have yet, is not ours to store.  A new
+ * verdict is also kept in review_events, the history ratings are drawn
+ * from, once per Gitea review however often Gitea tells of it.  at
+ * orders the reviews of one reviewer.
  */
 int
 store_review(PGconn *c, const struct conf *conf, const char *project,
@@ -289,13 +415,16 @@ store_review(PGconn *c, const struct conf *conf, const char *project,
 	    " gitea_pr_number = $2 FOR NO KEY UPDATE", 2, params) == -1)
 		return -1;
 	res = db_query(c, e,
-	    "INSERT INTO reviews AS r (pull_request_id, reviewer_id, action,"
-	    " body, commit_sha, gitea_review_id, updated_at)"
+	    "WITH up AS (INSERT INTO reviews AS r (pull_request_id, reviewer_id,"
+	    "  action, body, commit_sha, gitea_review_id, updated_at)"
 	    " SELECT p.id, a.id, $4, $5, $6, $7::bigint,"
 	    "  COALESCE($8::timestamptz, now())"
 	    " FROM pull_requests p, agents a"
 	    " WHERE p.project_id = $1 AND p.gitea_pr_number = $2"
-	    "  AND a.gitea_username = $3"
+	    "  AND a.gitea_username = $3 AND a.status = 'active'"
+	    "  AND a.id IS DISTINCT FROM p.author_id"
+	    "  AND EXISTS (SELECT 1 FROM project_members m WHERE"
+	    "   m.project_id = $1 AND m.agent_id = a.id)"
 	    " ON CONFLICT (pull_request_id, reviewer_id) DO UPDATE SET"
 	    "  action = EXCLUDED.action, body = EXCLUDED.body,"
 	    "  commit_sha = EXCLUDED.commit_sha,"
@@ -307,8 +436,44 @@ store_review(PGconn *c, const struct conf *conf, const char *project,
 	    "   DISTINCT FROM (EXCLUDED.action, EXCLUDED.body,"
 	    "   EXCLUDED.commit_sha) THEN now() ELSE r.recorded_at END"
 	    " WHERE EXCLUDED.updated_at >= r.updated_at"
-	    " RETURNING r.pull_request_id", 8, params);
+	    " RETURNING r.pull_request_id, r.reviewer_id, r.action, r.body,"
+	    "  r.commit_sha, r.gitea_review_id, r.recorded_at = now() AS fresh),"
+	    " history AS (INSERT INTO review_events (pull_request_id,"
+	    "  reviewer_id, action, body, commit_sha, gitea_review_id)"
+	    "  SELECT pull_request_id, reviewer_id, action, body, commit_sha,"
+	    "  gitea_review_id FROM up WHERE fresh"
+	    "  ON CONFLICT (gitea_review_id) WHERE gitea_review_id IS NOT NULL"
+	    "  DO NOTHING)"
+	    " SELECT pull_request_id FROM up", 8, params);
 	return refresh_returned(c, conf, res, e);
+}
+
+/* Every review of a Gitea listing (GET .../pulls/N/reviews), in order. */
+int
+store_reviews(PGconn *c, const struct conf *conf, const char *project,
+    long number, json_object *list, struct err *e)
+{
+	json_object	*rv;
+	const char	*login, *state;
+	size_t		 i, n;
+	long		 id;
+
+	n = list != NULL && json_object_is_type(list, json_type_array) ?
+	    json_object_array_length(list) : 0;
+	for (i = 0; i < n; i++) {
+		rv = json_object_array_get_idx(list, i);
+		login = json_path_str(rv, "user.login");
+		state = json_path_str(rv, "state");
+		id = 0;
+		json_path_long(rv, "id", &id);
+		if (login == NULL || state == NULL)
+			continue;
+		if (store_review(c, conf, project, number, login, state,
+		    json_path_str(rv, "body"), json_path_str(rv, "commit_id"), id,
+		    json_path_str(rv, "submitted_at"), e) == -1)
+			return -1;
+	}
+	return 0;
 }
 
 /* Agents among a repository's collaborators are its members; agents no

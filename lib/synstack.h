@@ -459,21 +459,35 @@ void		 gitea_repo_path(char *, size_t, const char *, const char *,
 		     const char *, ...) SS_PRINTF(5, 6);
 
 /* store-gitea.c: Gitea's objects into our tables (idempotent, guarded by
- * Gitea's updated_at; merged is final).  Inside the caller's transaction. */
-int		 store_project(PGconn *, json_object *, bool, char [37],
+ * Gitea's updated_at; merged is final).  Inside the caller's transaction.
+ * The plain functions take Gitea's own answers; the _hint ones a webhook's
+ * body, and answer STORE_CONFIRM when it may not be taken alone (an object
+ * we do not have, or the same second saying something else): the caller
+ * then asks Gitea and stores its answer. */
+#define STORE_CONFIRM	2
+#define STORE_NEWER	3	/* internal: a hint to apply */
+int		 store_project(PGconn *, json_object *, char [37],
 		     struct err *);
 int		 store_project_deleted(PGconn *, long, struct err *);
 int		 store_issue(PGconn *, const char *, json_object *, struct err *);
+int		 store_issue_hint(PGconn *, const char *, json_object *,
+		     struct err *);
 /* Both then refresh the PR's outcome (pull_refresh) under the conf's
  * rules. */
 int		 store_pull(PGconn *, const struct conf *, const char *,
 		     json_object *, struct err *);
+int		 store_pull_hint(PGconn *, const struct conf *, const char *,
+		     json_object *, struct err *);
 /* project, PR number, reviewer login, Gitea state (APPROVED...), body,
- * commit, Gitea review id (0: unknown), time. */
+ * commit, Gitea review id (0: unknown), time.  Only an active member
+ * that is not the author gives a review that counts. */
 int		 store_review(PGconn *, const struct conf *, const char *, long,
 		     const char *,
 		     const char *, const char *, const char *, long,
 		     const char *, struct err *);
+/* Every review of Gitea's listing of a PR's reviews. */
+int		 store_reviews(PGconn *, const struct conf *, const char *, long,
+		     json_object *, struct err *);
 int		 store_members(PGconn *, const char *, json_object *,
 		     struct err *);
 

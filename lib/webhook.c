@@ -5,6 +5,8 @@
  * A delivery id seen before, or the same bytes of the same event type
  * (Gitea's "Replay" sends them under a new id), is acknowledged and not
  * applied again.  Unknown events and fields are accepted and ignored.
+ * A delivery is a hint, never the only source of a new object: see the
+ * appliers below.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -61,14 +63,102 @@ webhook_signature_ok(const char *secret, const char *body, size_t len,
 }
 
 /* -- appliers: one per Gitea event type ----------------------------------
- * Each returns 0 when applied, 1 when the delivery is none of our
- * business (a repository outside gitea.owners), -1 on error. */
+ * A delivery is a hint (SPEC.md section 4): what it says is taken alone
+ * only to update what we have with something strictly newer.  Anything it
+ * would create (a repository, an issue, a PR, a review), delete, or say
+ * ambiguously (the same second as our row, saying otherwise) is confirmed
+ * with Gitea first: the applier answers APPLY_CONFIRM naming what to read,
+ * the transaction is rolled back, Gitea is read outside it, and the
+ * delivery is applied again with Gitea's answer, which is stored instead.
+ * Each returns 0 when applied, 1 when the delivery is none of our business
+ * (a repository outside gitea.owners, or one Gitea no longer has),
+ * APPLY_CONFIRM, or -1 on error. */
+
+#define APPLY_CONFIRM		STORE_CONFIRM
+#define WEBHOOK_CONFIRMS	4	/* Gitea reads one delivery may need */
+
+struct confirmation {
+	char		 path[512];
+	bool		 list;		/* every item of a paginated list */
+	bool		 fetched;
+	json_object	*json;		/* Gitea's answer; NULL: it has none */
+};
 
 struct apply_ctx {
 	PGconn			*c;
 	const struct conf	*conf;
 	const char		*type;
+	struct confirmation	 asked[WEBHOOK_CONFIRMS];
+	int			 nasked, need;
+	/* The delivery's project, once known in this pass. */
+	char			 project[37], owner[101], name[101];
 };
+
+/*
+ * Gitea's answer for path: 1 with *json (NULL when Gitea has none) once it
+ * was read; else 0, and it is the next thing to read.
+ */
+static int
+confirmed(struct apply_ctx *x, const char *path, bool list, json_object **json)
+{
+	int	i;
+
+	for (i = 0; i < x->nasked; i++)
+		if (strcmp(x->asked[i].path, path) == 0) {
+			if (!x->asked[i].fetched)
+				break;
+			*json = x->asked[i].json;
+			return 1;
+		}
+	if (i == x->nasked) {
+		if (x->nasked == WEBHOOK_CONFIRMS) {
+			x->need = -1;
+			return 0;
+		}
+		strlcpy_ss(x->asked[i].path, path, sizeof(x->asked[i].path));
+		x->asked[i].list = list;
+		x->nasked++;
+	}
+	x->need = i;
+	return 0;
+}
+
+static int
+confirm_collect(json_object *item, void *arg, struct err *e)
+{
+	(void)e;
+	json_object_array_add(arg, json_object_get(item));
+	return 0;
+}
+
+/* Reads what an applier asked for; a 404 is an answer (it is gone). */
+static int
+confirm_fetch(const struct conf *conf, struct confirmation *k, struct err *e)
+{
+	struct gitea_req	 q = { .method = "GET", .path = k->path };
+	struct gitea_resp	 r = { .total = -1 };
+	int			 rc;
+
+	if (k->list) {
+		k->json = json_object_new_array();
+		rc = gitea_list(conf, k->path, NULL, NULL, false,
+		    confirm_collect, k->json, e);
+	} else {
+		rc = gitea_call(conf, &q, &r, e);
+		k->json = r.json;
+		r.json = NULL;
+		gitea_resp_free(&r);
+	}
+	if (rc == -1) {
+		json_object_put(k->json);
+		k->json = NULL;
+		if (e->code != ERR_NOT_FOUND)
+			return -1;
+		err_clear(e);
+	}
+	k->fetched = true;
+	return 0;
+}
 
 static bool
 owner_mirrored(const struct conf *conf, const char *owner)
@@ -84,102 +174,181 @@ owner_mirrored(const struct conf *conf, const char *owner)
 	return false;
 }
 
-/* Webhooks never bring a deleted project back: a delivery may be a late
- * one from before the deletion (only the reconciliation revives). */
-static int
-project_of(struct apply_ctx *x, json_object *body, char id[37], struct err *e)
+static void
+project_found(struct apply_ctx *x, const char *id, const char *owner,
+    const char *name)
 {
-	json_object	*repo = json_path(body, "repository");
+	strlcpy_ss(x->project, id, sizeof(x->project));
+	strlcpy_ss(x->owner, owner, sizeof(x->owner));
+	strlcpy_ss(x->name, name, sizeof(x->name));
+}
 
-	if (repo == NULL)
+/*
+ * The delivery's project.  One we have, told of as we have it, is taken
+ * as is (no write: deliveries of one repository do not queue on its row).
+ * One we do not have, or told of otherwise (renamed, archived), is read
+ * from Gitea by its id and stored as Gitea has it, URLs included; a name
+ * a deleted repository left is taken over.  Webhooks never bring a
+ * deleted project back: a delivery may be a late one from before the
+ * deletion (only the reconciliation revives).
+ */
+static int
+project_of(struct apply_ctx *x, json_object *body, struct err *e)
+{
+	json_object	*repo = json_path(body, "repository"), *gitea;
+	const char	*params[6];
+	char		 gid[24], path[64];
+	PGresult	*res;
+	long		 id, gitea_id;
+	int		 rc;
+
+	if (x->project[0] != '\0')
+		return 0;
+	if (repo == NULL || !json_path_long(repo, "id", &id))
 		return err_set(e, ERR_BAD_REQUEST, "the delivery has no"
-		    " repository");
+		    " repository id");
 	if (!owner_mirrored(x->conf, json_path_str(repo, "owner.login")))
 		return 1;
-	return store_project(x->c, repo, false, id, e);
+	snprintf(gid, sizeof(gid), "%ld", id);
+	snprintf(path, sizeof(path), "/repositories/%ld", id);
+	if (confirmed(x, path, false, &gitea)) {
+		if (gitea == NULL || !json_path_long(gitea, "id", &gitea_id) ||
+		    gitea_id != id ||
+		    !owner_mirrored(x->conf, json_path_str(gitea, "owner.login")))
+			return store_project_deleted(x->c, id, e) == -1 ? -1 : 1;
+		if (store_project(x->c, gitea, x->project, e) == -1)
+			return -1;
+		project_found(x, x->project, json_path_str(gitea, "owner.login"),
+		    json_path_str(gitea, "name"));
+		return 0;
+	}
+	params[0] = gid;
+	params[1] = json_path_str(repo, "owner.login");
+	params[2] = json_path_str(repo, "name");
+	params[3] = json_path_str(repo, "description");
+	params[4] = json_path_str(repo, "default_branch");
+	params[5] = json_path_bool(repo, "archived") == 1 ? "true" : "false";
+	if ((res = db_query(x->c, e, "SELECT id, owner, name, deleted_at IS NOT"
+	    " NULL, (owner, name, description, default_branch, archived) IS NOT"
+	    " DISTINCT FROM ($2, $3, COALESCE($4, ''), $5, $6::boolean)"
+	    " FROM projects WHERE gitea_repo_id = $1", 6, params)) == NULL)
+		return -1;
+	if (PQntuples(res) == 1 && PQgetvalue(res, 0, 3)[0] == 't')
+		rc = 1;
+	else if (PQntuples(res) == 1 && PQgetvalue(res, 0, 4)[0] == 't') {
+		project_found(x, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+		    PQgetvalue(res, 0, 2));
+		rc = 0;
+	} else
+		rc = APPLY_CONFIRM;
+	PQclear(res);
+	return rc;
 }
 
 static int
 apply_repository(struct apply_ctx *x, json_object *body, struct err *e)
 {
 	const char	*action = json_path_str(body, "action");
-	char		 id[37];
-	long		 gid;
-	int		 rc;
+	json_object	*gitea;
+	char		 path[64];
+	long		 id;
 
-	if ((rc = project_of(x, body, id, e)) != 0)
-		return rc;
-	if (action != NULL && strcmp(action, "deleted") == 0) {
-		/* The row exists now (a tombstone if it was unknown), so a
-		 * late "created" cannot make it live. */
-		json_path_long(body, "repository.id", &gid);
-		return store_project_deleted(x->c, gid, e);
-	}
-	return 0;
+	if (action == NULL || strcmp(action, "deleted") != 0)
+		return project_of(x, body, e);
+	/* Gone only if Gitea no longer has it. */
+	if (!json_path_long(body, "repository.id", &id))
+		return err_set(e, ERR_BAD_REQUEST, "the delivery has no"
+		    " repository id");
+	snprintf(path, sizeof(path), "/repositories/%ld", id);
+	if (!confirmed(x, path, false, &gitea))
+		return APPLY_CONFIRM;
+	if (gitea != NULL)
+		return 1;
+	/* The row stays as a tombstone, so a late "created" cannot make it
+	 * live. */
+	return store_project_deleted(x->c, id, e);
+}
+
+/* "/repos/<owner>/<name>/<what>/<number><tail>" of the delivery's project. */
+static void
+item_path(struct apply_ctx *x, char *buf, size_t size, const char *what,
+    long number, const char *tail)
+{
+	gitea_repo_path(buf, size, x->owner, x->name, "/%s/%ld%s", what, number,
+	    tail);
 }
 
 static int
 apply_issue(struct apply_ctx *x, json_object *body, struct err *e)
 {
-	json_object	*issue = json_path(body, "issue"), *pr;
-	char		 id[37];
+	json_object	*issue = json_path(body, "issue"), *pr, *gitea;
+	char		 path[512];
+	long		 number;
 	int		 rc;
 
-	if ((rc = project_of(x, body, id, e)) != 0)
+	if ((rc = project_of(x, body, e)) != 0)
 		return rc;
-	if (issue == NULL)
+	if (issue == NULL || !json_path_long(issue, "number", &number))
 		return err_set(e, ERR_BAD_REQUEST, "the delivery has no issue");
 	/* A comment on a PR carries the PR's issue: the PR row is kept
 	 * current by its own events. */
 	pr = json_path(issue, "pull_request");
 	if (pr != NULL && !json_object_is_type(pr, json_type_null))
 		return 0;
-	return store_issue(x->c, id, issue, e);
+	item_path(x, path, sizeof(path), "issues", number, "");
+	if (confirmed(x, path, false, &gitea)) {
+		if (gitea == NULL)
+			return 1;
+		pr = json_path(gitea, "pull_request");
+		if (pr != NULL && !json_object_is_type(pr, json_type_null))
+			return 0;
+		return store_issue(x->c, x->project, gitea, e);
+	}
+	return store_issue_hint(x->c, x->project, issue, e);
 }
 
 static int
 apply_pull(struct apply_ctx *x, json_object *body, struct err *e)
 {
-	json_object	*pr = json_path(body, "pull_request");
-	char		 id[37];
-	int		 rc;
-
-	if ((rc = project_of(x, body, id, e)) != 0)
-		return rc;
-	if (pr == NULL)
-		return err_set(e, ERR_BAD_REQUEST, "the delivery has no"
-		    " pull_request");
-	return store_pull(x->c, x->conf, id, pr, e);
-}
-
-/* The three review events share action "reviewed"; the kind is in the
- * event type, and the body carries no review id (README section 2). */
-static int
-apply_review(struct apply_ctx *x, json_object *body, struct err *e)
-{
-	json_object	*pr = json_path(body, "pull_request");
-	const char	*state, *reviewer;
-	char		 id[37];
+	json_object	*pr = json_path(body, "pull_request"), *gitea;
+	char		 path[512];
 	long		 number;
 	int		 rc;
 
-	if ((rc = apply_pull(x, body, e)) != 0 ||
-	    (rc = project_of(x, body, id, e)) != 0)
+	if ((rc = project_of(x, body, e)) != 0)
 		return rc;
-	if (strstr(x->type, "approved") != NULL)
-		state = "APPROVED";
-	else if (strstr(x->type, "rejected") != NULL)
-		state = "REQUEST_CHANGES";
-	else
-		state = "COMMENT";
-	reviewer = json_path_str(body, "sender.login");
-	if (reviewer == NULL || !json_path_long(pr, "number", &number))
-		return err_set(e, ERR_BAD_REQUEST, "a review without reviewer"
-		    " or pull request number");
-	return store_review(x->c, x->conf, id, number, reviewer, state,
-	    json_path_str(body, "review.content"),
-	    json_path_str(pr, "head.sha"), 0,
-	    json_path_str(pr, "updated_at"), e);
+	if (pr == NULL || !json_path_long(pr, "number", &number))
+		return err_set(e, ERR_BAD_REQUEST, "the delivery has no"
+		    " pull_request");
+	item_path(x, path, sizeof(path), "pulls", number, "");
+	if (confirmed(x, path, false, &gitea))
+		return gitea == NULL ? 1 : store_pull(x->c, x->conf, x->project,
+		    gitea, e);
+	return store_pull_hint(x->c, x->conf, x->project, pr, e);
+}
+
+/*
+ * The three review events share action "reviewed"; the body carries no
+ * review id, nor the commit the review was given on (README section 2):
+ * the PR's reviews are read from Gitea and stored as it lists them.
+ */
+static int
+apply_review(struct apply_ctx *x, json_object *body, struct err *e)
+{
+	json_object	*gitea;
+	char		 path[512];
+	long		 number;
+	int		 rc;
+
+	if ((rc = apply_pull(x, body, e)) != 0)
+		return rc;
+	json_path_long(body, "pull_request.number", &number);
+	item_path(x, path, sizeof(path), "pulls", number, "/reviews");
+	if (!confirmed(x, path, true, &gitea))
+		return APPLY_CONFIRM;
+	if (gitea == NULL)
+		return 1;
+	return store_reviews(x->c, x->conf, x->project, number, gitea, e);
 }
 
 static int
@@ -187,18 +356,17 @@ apply_push(struct apply_ctx *x, json_object *body, struct err *e)
 {
 	const char	*params[3], *ref = json_path_str(body, "ref"),
 			*after = json_path_str(body, "after");
-	char		 id[37];
 	int		 rc;
 
 	/* PR heads move with their pull_request_sync events; a push of a
 	 * branch naming a claimed issue's number keeps the claim from
 	 * expiring. */
-	if ((rc = project_of(x, body, id, e)) != 0)
+	if ((rc = project_of(x, body, e)) != 0)
 		return rc;
 	if (ref == NULL || strncmp(ref, "refs/heads/", 11) != 0 ||
 	    after == NULL || strspn(after, "0") == strlen(after))
 		return 0;
-	params[0] = id;
+	params[0] = x->project;
 	params[1] = json_path_str(body, "pusher.login");
 	params[2] = ref + 11;
 	if (params[1] == NULL)
@@ -256,19 +424,22 @@ header_ok(const char *v, size_t max)
 }
 
 /* One delivery in one transaction: stored, then applied, or nothing of
- * it stays (the reconciliation converges on what is lost). */
+ * it stays (the reconciliation converges on what is lost).  APPLY_CONFIRM
+ * when Gitea must be read first (x->need says what). */
 static int
-webhook_store(PGconn *c, const struct conf *conf, const struct webhook *w,
-    json_object *body, const char *type, const char *key,
+webhook_store(PGconn *c, const struct webhook *w, const char *type,
+    const char *key, json_object *body, struct apply_ctx *x,
     enum webhook_outcome *outcome, struct err *e)
 {
 	const struct webhook_applier	*ap;
-	struct apply_ctx		 x = { c, conf, type };
 	const char			*params[4];
 	PGresult			*res;
 	char				 id[37];
 	int				 applied = 1;
 
+	x->c = c;
+	x->project[0] = '\0';
+	x->need = -1;
 	if (db_begin(c, e) == -1)
 		return -1;
 	params[0] = w->delivery;
@@ -288,8 +459,15 @@ webhook_store(PGconn *c, const struct conf *conf, const struct webhook *w,
 	strlcpy_ss(id, PQgetvalue(res, 0, 0), sizeof(id));
 	PQclear(res);
 	ap = applier_for(type);
-	if (ap != NULL && (applied = ap->apply(&x, body, e)) == -1)
+	if (ap != NULL && (applied = ap->apply(x, body, e)) == -1)
 		goto fail;
+	if (applied == APPLY_CONFIRM) {
+		db_rollback(c);
+		if (x->need == -1)
+			return err_set(e, ERR_INTERNAL, "a delivery needs more"
+			    " than %d reads of Gitea", WEBHOOK_CONFIRMS);
+		return APPLY_CONFIRM;
+	}
 	*outcome = ap != NULL && applied == 0 ? WEBHOOK_APPLIED :
 	    WEBHOOK_IGNORED;
 	params[0] = id;
@@ -303,6 +481,53 @@ fail:
 	return -1;
 }
 
+/* Applies a delivery, reading Gitea (no connection held) when asked. */
+static int
+webhook_apply(struct db_pool *p, const struct conf *conf,
+    const struct webhook *w, const char *type, const char *key,
+    json_object *body, enum webhook_outcome *outcome, struct err *e)
+{
+	struct apply_ctx	 x;
+	PGconn			*c = NULL;
+	int			 try = 1, reads = 0, rc, i;
+
+	memset(&x, 0, sizeof(x));
+	x.conf = conf;
+	x.type = type;
+	for (;;) {
+		if (c == NULL && (c = db_acquire(p, e)) == NULL) {
+			rc = -1;
+			break;
+		}
+		rc = webhook_store(c, w, type, key, body, &x, outcome, e);
+		if (rc == APPLY_CONFIRM) {
+			db_release(p, c);
+			c = NULL;
+			if (reads++ == WEBHOOK_CONFIRMS || confirm_fetch(conf,
+			    &x.asked[x.need], e) == -1) {
+				rc = -1;
+				break;
+			}
+			continue;
+		}
+		/*
+		 * Two first deliveries of one repository may race on a unique
+		 * index that ON CONFLICT does not arbitrate (its name): the
+		 * loser's transaction is simply run again, and finds the
+		 * winner's row.
+		 */
+		if (rc == 0 || try == WEBHOOK_TRIES || !db_retryable(e))
+			break;
+		try++;
+		err_clear(e);
+	}
+	if (c != NULL)
+		db_release(p, c);
+	for (i = 0; i < x.nasked; i++)
+		json_object_put(x.asked[i].json);
+	return rc;
+}
+
 int
 webhook_receive(struct db_pool *p, const struct conf *conf,
     const struct webhook *w, enum webhook_outcome *outcome, struct err *e)
@@ -312,8 +537,7 @@ webhook_receive(struct db_pool *p, const struct conf *conf,
 	json_object			*body = NULL;
 	crypto_hash_sha256_state	 st;
 	unsigned char			 raw[32];
-	PGconn				*c;
-	int				 try, rc;
+	int				 rc;
 
 	*outcome = WEBHOOK_REJECTED;
 	if (conf->gitea_webhook_secret == NULL) {
@@ -352,24 +576,12 @@ webhook_receive(struct db_pool *p, const struct conf *conf,
 	sodium_bin2hex(key, sizeof(key), raw, sizeof(raw));
 
 	*outcome = WEBHOOK_FAILED;
-	if ((c = db_acquire(p, e)) == NULL)
-		goto count;
-	/*
-	 * Two first deliveries of one repository may race on a unique index
-	 * that ON CONFLICT does not arbitrate (its name): the loser's
-	 * transaction is simply run again, and finds the winner's row.
-	 */
-	for (try = 1; ; try++) {
-		rc = webhook_store(c, conf, w, body, type, key, outcome, e);
-		if (rc == 0 || try == WEBHOOK_TRIES || !db_retryable(e))
-			break;
-		err_clear(e);
-	}
-	db_release(p, c);
+	rc = webhook_apply(p, conf, w, type, key, body, outcome, e);
 	if (rc == -1) {
 		*outcome = e->code == ERR_BAD_REQUEST ? WEBHOOK_REJECTED :
 		    WEBHOOK_FAILED;
-		if (e->code == ERR_INTERNAL || e->code == ERR_DB_UNAVAILABLE)
+		if (e->code == ERR_INTERNAL || e->code == ERR_DB_UNAVAILABLE ||
+		    e->code == ERR_GITEA_UNAVAILABLE)
 			log_error("webhook %s (%s) failed: %s", w->delivery,
 			    type, e->message);
 		goto count;

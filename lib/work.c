@@ -363,6 +363,7 @@ work_abandon(const struct core *core, const struct agent *a, struct err *e)
 	if ((res = db_query(c, e, "UPDATE issues i SET assigned_to = NULL,"
 	    " assigned_at = NULL, updated_at = now() FROM projects p"
 	    " WHERE p.id = i.project_id AND i.assigned_to = $1"
+	    " AND i.state = 'open'"
 	    " RETURNING i.id, p.owner, p.name, i.number", 1, params)) == NULL)
 		goto fail;
 	if (PQntuples(res) == 0) {

@@ -8,6 +8,7 @@ emulator listens on loopback only unless told otherwise.
 import collections
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -33,10 +34,13 @@ class Faults:
         self.mode = None
         self.until = 0.0
         self.stall = 0.0
+        self.match = None       # only requests "METHOD /path" it matches
 
-    def active(self):
+    def active(self, method, path):
         if self.mode and time.time() < self.until:
-            return self.mode
+            if self.match is None or self.match.search(f"{method} {path}"):
+                return self.mode
+            return None
         self.mode = None
         return None
 
@@ -93,7 +97,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         if self.path.startswith("/_emulator/"):
             return self._control(body)
-        fault = self.server.faults.active()
+        fault = self.server.faults.active(self.command, self.path.split("?", 1)[0])
         if fault == "500":
             return self._send(500, gitjson.api({"message": "", "url":
                                                 app.state.root_url + "api/swagger"}))
@@ -220,6 +224,7 @@ class Handler(BaseHTTPRequestHandler):
             srv.faults.mode = None if mode in (None, "none") else mode
             srv.faults.until = time.time() + seconds
             srv.faults.stall = float(arg.get("stall", 30))
+            srv.faults.match = re.compile(arg["match"]) if arg.get("match") else None
         elif path == "/_emulator/webhooks" and self.command == "POST":
             if "mode" in arg:
                 app.hooks.set_mode(arg["mode"])

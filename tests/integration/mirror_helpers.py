@@ -158,11 +158,17 @@ REVIEW_ACTION = {"APPROVED": "approve", "REQUEST_CHANGES": "request_changes",
 
 def theirs(st, agents=()):
     """The same from the emulator's state; reviews and members of agents
-    (their Gitea logins) only."""
+    (their Gitea logins) only.  A review counts, as SynStack's rules say,
+    when its agent is a collaborator of the repository and not the PR's
+    poster."""
     agents = set(agents)
+    collaborators = {r["full_name"]: set(r["collaborators"]) for r in st["repos"]}
+    posters = {(p["repo"], p["number"]): p["poster"] for p in st["pulls"]}
     latest = {}
     for v in st["reviews"]:          # sorted by id: the last one wins
-        if v["reviewer"] in agents and v["state"] in REVIEW_ACTION:
+        if v["reviewer"] in agents and v["state"] in REVIEW_ACTION and \
+                v["reviewer"] in collaborators.get(v["repo"], ()) and \
+                posters.get((v["repo"], v["pr"])) != v["reviewer"]:
             latest[(v["repo"], v["pr"], v["reviewer"])] = v
     return {
         "repos": sorted((r["full_name"], r["archived"]) for r in st["repos"]),
