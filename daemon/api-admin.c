@@ -32,20 +32,34 @@ api_admin_agents(struct request *rq, struct response *rs)
 static void
 admin_transition(struct request *rq, struct response *rs,
     int (*fn)(const struct core *, const struct actor *, const char *,
-    struct agent *, struct err *), const char *verb)
+    struct agent *, struct agent_change *, struct err *), const char *verb)
 {
-	struct agent	a;
-	struct err	e;
-	char		text[128];
+	struct agent_change	 change;
+	struct agent		 a;
+	struct err		 e;
+	json_object		*data;
+	char			 text[256];
 
 	err_clear(&e);
-	if (fn(&rq->core, &rq->actor, rq->params[0], &a, &e) == -1) {
+	if (fn(&rq->core, &rq->actor, rq->params[0], &a, &change, &e) == -1) {
 		reply_error(rs, &e);
 		return;
 	}
-	snprintf(text, sizeof(text), "Agent '%s' %s; it is now %s.", a.name,
-	    verb, a.status);
-	reply_json(rs, 200, json_ok(text, agent_to_json(&a), NULL));
+	snprintf(text, sizeof(text), "Agent '%s' %s; it is now %s.%s%s", a.name,
+	    verb, a.status,
+	    strcmp(change.gitea, "blocked") == 0 ? " Its Gitea user is blocked"
+	    " (token revoked, login prohibited)." :
+	    strcmp(change.gitea, "blocking") == 0 ? " Gitea could not be told"
+	    " yet: its Gitea user will be blocked as soon as Gitea answers." :
+	    strcmp(change.gitea, "open") == 0 ? " Its Gitea user may log in,"
+	    " with a fresh token." : "",
+	    change.released > 0 ? " Its claims were released." : "");
+	data = agent_to_json(&a);
+	json_object_object_add(data, "gitea", json_object_new_string(
+	    change.gitea));
+	json_object_object_add(data, "released",
+	    json_object_new_int(change.released));
+	reply_json(rs, 200, json_ok(text, data, NULL));
 }
 
 void

@@ -1,6 +1,9 @@
 /*
- * api-health.c: /healthz and /metrics.  Gitea is probed by a background
- * thread, so a slow or dead Gitea never makes a health check hang.
+ * api-health.c: /healthz and /metrics.  Whether Gitea is up is what its
+ * last call said (lib/gitea.c notes every call), so an outage shows as
+ * soon as any call fails; a background thread probes it too, every 10 s
+ * (every second while it is down, to see it back), so a slow or dead
+ * Gitea never makes a health check hang.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -10,14 +13,14 @@
 #include "daemon.h"
 
 #define HEALTH_INTERVAL_S	10
+#define HEALTH_DOWN_INTERVAL_S	1
 
 static struct {
 	pthread_mutex_t	mtx;
 	pthread_cond_t	cv;
 	pthread_t	thread;
-	bool		running, stop, probed, up;
+	bool		running, stop;
 	char		version[64];
-	char		error[256];
 } health = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static void
@@ -25,21 +28,14 @@ health_probe(void)
 {
 	struct err	e;
 	char		version[64] = "";
-	int		rc;
 
 	err_clear(&e);
-	rc = gitea_probe(server_conf(), version, sizeof(version), &e);
-	pthread_mutex_lock(&health.mtx);
-	if (rc == 0 && !health.up && health.probed)
-		log_info("Gitea is reachable again");
-	else if (rc != 0 && (health.up || !health.probed))
-		log_warn("Gitea is unreachable: %s", e.message);
-	health.probed = true;
-	health.up = rc == 0;
-	strlcpy_ss(health.version, version, sizeof(health.version));
-	strlcpy_ss(health.error, rc == 0 ? "" : e.message,
-	    sizeof(health.error));
-	pthread_mutex_unlock(&health.mtx);
+	/* A failure is noted (and logged) by the Gitea client itself. */
+	if (gitea_probe(server_conf(), version, sizeof(version), &e) == 0) {
+		pthread_mutex_lock(&health.mtx);
+		strlcpy_ss(health.version, version, sizeof(health.version));
+		pthread_mutex_unlock(&health.mtx);
+	}
 }
 
 static void *
@@ -52,7 +48,8 @@ health_loop(void *arg)
 		health_probe();
 		pthread_mutex_lock(&health.mtx);
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += HEALTH_INTERVAL_S;
+		ts.tv_sec += gitea_health(NULL, 0) ? HEALTH_INTERVAL_S :
+		    HEALTH_DOWN_INTERVAL_S;
 		while (!health.stop && pthread_cond_timedwait(&health.cv,
 		    &health.mtx, &ts) == 0)
 			;
@@ -89,12 +86,7 @@ health_stop(void)
 bool
 health_gitea_up(void)
 {
-	bool	up;
-
-	pthread_mutex_lock(&health.mtx);
-	up = health.up;
-	pthread_mutex_unlock(&health.mtx);
-	return up;
+	return gitea_health(NULL, 0);
 }
 
 void
@@ -102,6 +94,7 @@ api_healthz(struct request *rq, struct response *rs)
 {
 	json_object	*root, *db, *gitea;
 	struct err	 e;
+	char		 error[256];
 	long		 usec;
 	bool		 db_ok, gitea_ok;
 
@@ -121,17 +114,17 @@ api_healthz(struct request *rq, struct response *rs)
 		    json_object_new_string(e.message));
 
 	gitea = json_object_new_object();
-	pthread_mutex_lock(&health.mtx);
-	gitea_ok = health.up;
+	gitea_ok = gitea_health(error, sizeof(error));
 	json_object_object_add(gitea, "ok", json_object_new_boolean(gitea_ok));
 	json_object_object_add(gitea, "url",
 	    json_object_new_string(rq->conf->gitea_url));
+	pthread_mutex_lock(&health.mtx);
 	if (gitea_ok)
 		json_object_object_add(gitea, "version",
 		    json_object_new_string(health.version));
 	else
 		json_object_object_add(gitea, "error",
-		    json_object_new_string(health.error));
+		    json_object_new_string(error));
 	pthread_mutex_unlock(&health.mtx);
 
 	/* Gitea down degrades the sidecar; without its database it is out. */

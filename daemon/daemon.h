@@ -42,6 +42,7 @@ struct response {
 	char		 retry_after[16];
 	const char	*allow;
 	bool		 www_authenticate;
+	bool		 close;		/* Connection: close */
 };
 
 typedef void (*route_fn)(struct request *, struct response *);
@@ -71,6 +72,8 @@ int		 server_start(const struct conf *);
 void		 server_drain(long);
 void		 server_stop(void);
 const struct conf *server_conf(void);
+/* Connections open now, and those cut for trickling a request in. */
+void		 server_connection_stats(long *, unsigned long *);
 void		 server_set_conf(struct conf *);
 void		 reply_json(struct response *, int, json_object *);
 void		 reply_error(struct response *, const struct err *);

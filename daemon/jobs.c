@@ -1,7 +1,8 @@
 /*
  * jobs.c: background work, on one thread that wakes every second: the
  * outbox is drained and approved PRs are auto-merged each time, expired
- * claims are released every 10 s, and the reconciliation with Gitea runs at
+ * claims are released (and suspended agents' Gitea users Gitea was away
+ * for are blocked) every 10 s, and the reconciliation with Gitea runs at
  * start and every sync.interval (read anew each time, so SIGHUP changes
  * it).  Several daemons coordinate through PostgreSQL (an advisory lock
  * for the reconciliation, SKIP LOCKED for the outbox).
@@ -54,6 +55,12 @@ jobs_loop(void *arg)
 				log_warn("claim expiry: %s", e.message);
 			else if (handled > 0)
 				log_info("claim expiry: %d claims released",
+				    handled);
+			err_clear(&e);
+			if (agent_block_pending(&core, &handled, &e) == -1)
+				log_warn("suspension: %s", e.message);
+			else if (handled > 0)
+				log_info("suspension: %d Gitea users blocked",
 				    handled);
 			next_expiry = now_ms() + JOBS_EXPIRY_MS;
 		}

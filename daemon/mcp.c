@@ -14,10 +14,13 @@
  * schema are -32602 under 2025-06-18 and a tool error under 2025-11-25
  * (SEP-1303), as the client's MCP-Protocol-Version says.
  */
+#include <arpa/inet.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "daemon.h"
 
@@ -228,13 +231,13 @@ tool_find(json_object *name)
 }
 
 /*
- * The arguments into v[] in the tool's order (NULL when absent).  A feed
- * number may come as a JSON integer: it is taken as its digits, kept in
- * nums.
+ * The arguments into v[] in the tool's order (NULL when absent), checked
+ * against the tool's schema: every argument is a string ("3", not 3: a
+ * client is held to the schema it was given).
  */
 static int
 tool_args(const struct mcp_tool *t, json_object *args, const char **v,
-    char nums[MCP_TOOL_ARGS][24], struct err *e)
+    struct err *e)
 {
 	const struct mcp_arg	*a;
 	json_object		*val;
@@ -266,16 +269,10 @@ tool_args(const struct mcp_tool *t, json_object *args, const char **v,
 				    " '%s'", t->name, a->name);
 			continue;
 		}
-		if (json_object_is_type(val, json_type_int) &&
-		    a->choices == NULL) {
-			snprintf(nums[i], sizeof(nums[i]), "%lld",
-			    (long long)json_object_get_int64(val));
-			v[i] = nums[i];
-			continue;
-		}
 		if (!json_object_is_type(val, json_type_string))
 			return err_set(e, ERR_INVALID_FIELD, "'%s' of %s must be"
-			    " a string", a->name, t->name);
+			    " a string (its schema says so), not %s", a->name,
+			    t->name, json_type_to_name(json_object_get_type(val)));
 		s = json_object_get_string(val);
 		len = (size_t)json_object_get_string_len(val);
 		if (len > a->max || strlen(s) != len)
@@ -376,7 +373,6 @@ mcp_tools_call(struct mcp_ctx *x, json_object *params, json_object *id)
 	const struct mcp_tool	*t;
 	json_object		*name, *args = NULL, *answer, *result;
 	const char		*v[MCP_TOOL_ARGS];
-	char			 nums[MCP_TOOL_ARGS][24];
 	struct err		 e;
 
 	err_clear(&e);
@@ -388,7 +384,7 @@ mcp_tools_call(struct mcp_ctx *x, json_object *params, json_object *id)
 		return rpc_error(id, RPC_INVALID_PARAMS, "no tool '%.64s';"
 		    " tools/list names them", json_object_get_string(name));
 	json_object_object_get_ex(params, "arguments", &args);
-	if (tool_args(t, args, v, nums, &e) == -1) {
+	if (tool_args(t, args, v, &e) == -1) {
 		/* 2025-11-25 (SEP-1303): the model sees it and corrects. */
 		if (strcmp(x->version, "2025-11-25") == 0)
 			return rpc_result(id, tool_result(NULL, &e));
@@ -433,6 +429,107 @@ origin_ok(struct request *rq)
 		return false;
 	n = (size_t)(host + 3 - pub) + strcspn(host + 3, "/");
 	return strlen(o) == n && strncasecmp(o, pub, n) == 0;
+}
+
+/* "host[:port]" of a URL, or NULL. */
+static bool
+url_authority(const char *url, const char **start, size_t *len)
+{
+	const char	*h;
+
+	if (url == NULL || (h = strstr(url, "://")) == NULL)
+		return false;
+	*start = h + 3;
+	*len = strcspn(*start, "/?#");
+	return *len > 0;
+}
+
+static bool
+same_text(const char *a, size_t alen, const char *b)
+{
+	return strlen(b) == alen && strncasecmp(a, b, alen) == 0;
+}
+
+/*
+ * DNS rebinding, the other half: a browser tricked into sending to us
+ * under another name sends that name as Host.  Host must be
+ * http.public_url's authority, a listen address as configured, or that
+ * address's port on this machine (localhost, 127.0.0.1, [::1]; any IP
+ * address when listening on all of them).  Requests on a unix socket
+ * come from this machine and are not checked.
+ */
+static bool
+host_ok(struct request *rq)
+{
+	const char	*h, *a, *port;
+	char		 local[64];
+	size_t		 i, n, hlen;
+	bool		 any;
+
+	if (strcmp(rq->remote, "unix") == 0)
+		return true;
+	h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_HOST);
+	if (h == NULL || (hlen = strlen(h)) == 0)
+		return false;
+	if (url_authority(rq->conf->http_public_url, &a, &n) &&
+	    same_text(a, n, h))
+		return true;
+	for (i = 0; i < rq->conf->http_listen.n; i++) {
+		a = rq->conf->http_listen.v[i];
+		if (strncmp(a, "unix:", 5) == 0 ||
+		    (port = strrchr(a, ':')) == NULL)
+			continue;
+		if (strcasecmp(a, h) == 0)
+			return true;
+		any = strncmp(a, "0.0.0.0:", 8) == 0 ||
+		    strncmp(a, "[::]:", 5) == 0 || a[0] == ':';
+		n = strlen(port);
+		if (hlen <= n || strcmp(h + hlen - n, port) != 0)
+			continue;
+		snprintf(local, sizeof(local), "%.*s", (int)(hlen - n), h);
+		if (strcasecmp(local, "localhost") == 0 ||
+		    strcmp(local, "127.0.0.1") == 0 || strcmp(local, "[::1]") == 0)
+			return true;
+		if (any && strspn(local, "0123456789.[]:abcdefABCDEF") ==
+		    strlen(local) && strchr(local, '.') != NULL) {
+			struct in6_addr	 v6;
+			struct in_addr	 v4;
+
+			if (inet_pton(AF_INET, local, &v4) == 1)
+				return true;
+			if (local[0] == '[' && local[strlen(local) - 1] == ']') {
+				local[strlen(local) - 1] = '\0';
+				if (inet_pton(AF_INET6, local + 1, &v6) == 1)
+					return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* The transport: a POST's Accept lists application/json (and the event
+ * stream, which we never use); a range that covers JSON will do. */
+static bool
+accept_ok(struct request *rq)
+{
+	static const char *const covers[] = { "application/json",
+	    "application/*", "*/*", NULL };
+	const char	*h, *p;
+	size_t		 n, t, i;
+
+	h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_ACCEPT);
+	for (p = h; p != NULL && *p != '\0'; p += n + (p[n] == ',')) {
+		p += strspn(p, " \t");
+		n = strcspn(p, ",");
+		/* The media range without its parameters and spaces. */
+		t = strcspn(p, ",; \t");
+		for (i = 0; covers[i] != NULL; i++)
+			if (same_text(p, t, covers[i]))
+				return true;
+	}
+	return false;
 }
 
 static void
@@ -518,6 +615,20 @@ api_mcp(struct request *rq, struct response *rs)
 	if (!origin_ok(rq)) {
 		err_set(&e, ERR_FORBIDDEN, "requests from this Origin are not"
 		    " accepted");
+		reply_error(rs, &e);
+		return;
+	}
+	if (!host_ok(rq)) {
+		err_set(&e, ERR_FORBIDDEN, "requests for this Host are not"
+		    " accepted");
+		err_hint(&e, "address synstackd by http.public_url or a listen"
+		    " address");
+		reply_error(rs, &e);
+		return;
+	}
+	if (!accept_ok(rq)) {
+		err_set(&e, ERR_NOT_ACCEPTABLE, "MCP answers are"
+		    " application/json; the request's Accept does not list it");
 		reply_error(rs, &e);
 		return;
 	}

@@ -1,6 +1,15 @@
 /*
  * server.c: libmicrohttpd set-up, body reading with a cap, routing,
  * authentication and the one place answers are written and logged.
+ *
+ * Threads: every connection has a thread of its own (libmicrohttpd's
+ * thread per connection), so a request that waits on the database or on
+ * Gitea holds up only itself; connections are bounded overall
+ * (http.max_connections) and per address (http.per_ip_connections).
+ * Clients that trickle a request in cannot hold a connection for ever:
+ * a request must arrive whole within http.request_timeout of the
+ * connection opening or of the previous answer, or a watchdog shuts the
+ * socket down (libmicrohttpd's own timeout counts idle time only).
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -23,6 +33,14 @@
 #define SERVER_MAX_LISTEN	16
 #define SERVER_MAX_PATH		2048
 #define SERVER_MAX_BEARER	512
+#define SERVER_MAX_ARGS		64	/* query parameters of a request */
+#define SERVER_MAX_HEADERS	100	/* header lines of a request */
+/* An oversized body is read and dropped up to this much past the cap, so
+ * that a client still writing it reads the 413 instead of a broken pipe;
+ * past it, or a body declared larger, the connection is closed. */
+#define SERVER_DISCARD_MAX	(16L * 1024 * 1024)
+#define SERVER_STACK_SIZE	(1024 * 1024)
+#define WATCHDOG_TICK_MS	100
 
 struct daemon_state daemon_state;
 
@@ -45,11 +63,36 @@ static int		 nretired;
 struct upload {
 	char	*buf;
 	size_t	 len;
+	size_t	 dropped;	/* body bytes read past the cap, dropped */
+	bool	 too_many_args;	/* the query was cut: 414 */
 	bool	 too_large;
 	bool	 answered;	/* an early answer (413) is queued */
 	long	 start_ms;
 	long	 cap;		/* the most body bytes taken */
 };
+
+/*
+ * The watchdog's view of each connection: the deadline by which the
+ * request being read must be whole (0 while it is being answered).  An
+ * entry leaves the list (under the lock) before libmicrohttpd closes the
+ * socket, so the watchdog never shuts down a socket number reused since.
+ */
+struct watch {
+	struct watch	*prev, *next;
+	int		 fd;
+	long		 deadline;
+};
+
+static struct {
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cv;
+	pthread_t	 thread;
+	struct watch	*head;
+	bool		 running, stop;
+	atomic_ulong	 cut;		/* connections shut down for it */
+	atomic_long	 open;		/* connections open now */
+} watchdog = { .mtx = PTHREAD_MUTEX_INITIALIZER,
+    .cv = PTHREAD_COND_INITIALIZER };
 
 const struct conf *
 server_conf(void)
@@ -313,7 +356,7 @@ send_response(struct MHD_Connection *conn, struct response *rs,
 	if (rs->www_authenticate)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 		    "Bearer realm=\"synstack\"");
-	if (atomic_load(&draining))
+	if (atomic_load(&draining) || rs->close)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(conn, (unsigned)rs->status, r);
 	MHD_destroy_response(r);
@@ -349,7 +392,16 @@ dispatch(struct MHD_Connection *conn, const char *url, const char *method,
 	rq.core.vault = &daemon_state.vault;
 	client_address(conn, rq.remote, sizeof(rq.remote));
 
-	if (strlen(url) >= SERVER_MAX_PATH ||
+	if (up->too_many_args) {
+		err_set(&e, ERR_URI_TOO_LONG, "more than %d query parameters",
+		    SERVER_MAX_ARGS);
+		reply_error(&rs, &e);
+	} else if (MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL,
+	    NULL) > SERVER_MAX_HEADERS) {
+		err_set(&e, ERR_HEADERS_TOO_LARGE, "more than %d header lines",
+		    SERVER_MAX_HEADERS);
+		reply_error(&rs, &e);
+	} else if (strlen(url) >= SERVER_MAX_PATH ||
 	    (idx = route_find(method, url, &rq, pathbuf, allow,
 	    sizeof(allow))) == -1) {
 		if (allow[0] != '\0') {
@@ -364,6 +416,9 @@ dispatch(struct MHD_Connection *conn, const char *url, const char *method,
 		err_set(&e, ERR_BODY_TOO_LARGE, "the body is larger than %ld"
 		    " bytes", up->cap);
 		reply_error(&rs, &e);
+		/* What was not read of it cannot be the next request. */
+		if (up->answered)
+			rs.close = true;
 	} else {
 		rq.route = &routes[idx];
 		rq.route_index = idx;
@@ -409,6 +464,152 @@ body_cap(const char *method, const char *url, const struct conf *conf)
 	return conf->http_max_body;
 }
 
+/* -- the watchdog: whole requests within http.request_timeout ---------- */
+
+static struct watch *
+watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo	*ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* 0: the connection is being answered, no deadline; else the next request
+ * must be whole within http.request_timeout from now. */
+static void
+watch_set(struct MHD_Connection *conn, bool reading)
+{
+	struct watch	*w = watch_of(conn);
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&watchdog.mtx);
+	w->deadline = reading ? now_ms() + server_conf()->http_request_timeout :
+	    0;
+	pthread_mutex_unlock(&watchdog.mtx);
+}
+
+static void
+notify_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+    enum MHD_ConnectionNotificationCode code)
+{
+	const union MHD_ConnectionInfo	*ci;
+	struct watch			*w;
+
+	(void)cls;
+	pthread_mutex_lock(&watchdog.mtx);
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci != NULL && (w = calloc(1, sizeof(*w))) != NULL) {
+			w->fd = ci->connect_fd;
+			w->deadline = now_ms() +
+			    server_conf()->http_request_timeout;
+			w->next = watchdog.head;
+			if (w->next != NULL)
+				w->next->prev = w;
+			watchdog.head = w;
+			*socket_ctx = w;
+		}
+		atomic_fetch_add(&watchdog.open, 1);
+	} else if ((w = *socket_ctx) != NULL) {
+		/* Before libmicrohttpd closes the socket. */
+		if (w->prev != NULL)
+			w->prev->next = w->next;
+		else
+			watchdog.head = w->next;
+		if (w->next != NULL)
+			w->next->prev = w->prev;
+		free(w);
+		*socket_ctx = NULL;
+		atomic_fetch_sub(&watchdog.open, 1);
+	} else
+		atomic_fetch_sub(&watchdog.open, 1);
+	pthread_mutex_unlock(&watchdog.mtx);
+}
+
+/* Shuts down the sockets of requests past their deadline: the connection's
+ * thread then finds it closed and ends. */
+static void *
+watchdog_loop(void *arg)
+{
+	struct timespec	 ts;
+	struct watch	*w;
+	long		 now;
+
+	(void)arg;
+	pthread_mutex_lock(&watchdog.mtx);
+	while (!watchdog.stop) {
+		now = now_ms();
+		for (w = watchdog.head; w != NULL; w = w->next)
+			if (w->deadline != 0 && now > w->deadline) {
+				shutdown(w->fd, SHUT_RDWR);
+				w->deadline = 0;
+				atomic_fetch_add(&watchdog.cut, 1);
+			}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += WATCHDOG_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&watchdog.cv, &watchdog.mtx, &ts);
+	}
+	pthread_mutex_unlock(&watchdog.mtx);
+	return NULL;
+}
+
+void
+server_connection_stats(long *open, unsigned long *cut)
+{
+	*open = atomic_load(&watchdog.open);
+	*cut = atomic_load(&watchdog.cut);
+}
+
+/* -- requests ------------------------------------------------------------ */
+
+/*
+ * Called with the request line, before libmicrohttpd parses its query:
+ * the per-request state starts here.  libmicrohttpd 0.9.75 does not
+ * answer a query whose parameters overflow the connection's memory (the
+ * connection hangs until its timeout), so a query of more parameters than
+ * we ever take is cut here, in the buffer it is about to parse, and the
+ * request answered 414.
+ */
+static void *
+uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct upload	*up;
+	const char	*q;
+	size_t		 args;
+
+	(void)cls;
+	(void)conn;
+	if ((up = calloc(1, sizeof(*up))) == NULL)
+		return NULL;
+	up->start_ms = now_ms();
+	if ((q = strchr(uri, '?')) != NULL) {
+		for (args = 1; (q = strchr(q + 1, '&')) != NULL; args++)
+			;
+		if (args > SERVER_MAX_ARGS) {
+			((char *)(uintptr_t)strchr(uri, '?'))[1] = '\0';
+			up->too_many_args = true;
+		}
+	}
+	atomic_fetch_add(&inflight, 1);
+	return up;
+}
+
+static enum MHD_Result
+answer_now(struct MHD_Connection *conn, const char *url, const char *method,
+    struct upload *up)
+{
+	up->answered = true;
+	watch_set(conn, false);
+	return dispatch(conn, url, method, up);
+}
+
 static enum MHD_Result
 access_handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -416,26 +617,34 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	struct upload		*up = *con_cls;
 	const struct conf	*conf = server_conf();
-	const char		*cl;
+	const char		*cl, *expect;
+	unsigned long long	 declared = 0;
 	char			*p;
 
 	(void)cls;
 	(void)version;
-	if (up == NULL) {
-		if ((up = calloc(1, sizeof(*up))) == NULL)
-			return MHD_NO;
-		up->start_ms = now_ms();
+	if (up == NULL)		/* out of memory in uri_logged */
+		return MHD_NO;
+	if (up->cap == 0) {
+		/* The first call: the headers are in. */
 		up->cap = body_cap(method, url, conf);
-		atomic_fetch_add(&inflight, 1);
-		*con_cls = up;
+		if (up->too_many_args || MHD_get_connection_values(conn,
+		    MHD_HEADER_KIND, NULL, NULL) > SERVER_MAX_HEADERS)
+			return answer_now(conn, url, method, up);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
-		/* A declared oversize body is refused before it is read. */
-		if (cl != NULL && strtoull(cl, NULL, 10) >
-		    (unsigned long long)up->cap) {
+		expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_EXPECT);
+		if (cl != NULL)
+			declared = strtoull(cl, NULL, 10);
+		/* A declared oversize body is refused before it is read when
+		 * the client waits to be told (Expect: 100-continue) or it is
+		 * too large to read through. */
+		if (declared > (unsigned long long)up->cap) {
 			up->too_large = true;
-			up->answered = true;
-			return dispatch(conn, url, method, up);
+			if (expect != NULL || declared > (unsigned long long)
+			    up->cap + SERVER_DISCARD_MAX)
+				return answer_now(conn, url, method, up);
 		}
 		return MHD_YES;
 	}
@@ -444,26 +653,32 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
-		if (!up->too_large) {
-			if (up->len + *upload_size > (size_t)up->cap) {
-				up->too_large = true;
-				free(up->buf);
-				up->buf = NULL;
-				up->len = 0;
-			} else if ((p = realloc(up->buf, up->len +
-			    *upload_size + 1)) == NULL)
-				return MHD_NO;
-			else {
-				up->buf = p;
-				memcpy(up->buf + up->len, upload_data,
-				    *upload_size);
-				up->len += *upload_size;
-				up->buf[up->len] = '\0';
-			}
+		if (!up->too_large && up->len + *upload_size > (size_t)up->cap) {
+			up->too_large = true;
+			up->dropped = up->len;
+			free(up->buf);
+			up->buf = NULL;
+			up->len = 0;
 		}
+		if (up->too_large) {
+			/* Read and dropped, so the client reads our 413. */
+			up->dropped += *upload_size;
+			*upload_size = 0;
+			if (up->dropped > (size_t)up->cap + SERVER_DISCARD_MAX)
+				return answer_now(conn, url, method, up);
+			return MHD_YES;
+		}
+		if ((p = realloc(up->buf, up->len + *upload_size + 1)) == NULL)
+			return MHD_NO;
+		up->buf = p;
+		memcpy(up->buf + up->len, upload_data, *upload_size);
+		up->len += *upload_size;
+		up->buf[up->len] = '\0';
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	/* The request is whole: answering it has no deadline. */
+	watch_set(conn, false);
 	return dispatch(conn, url, method, up);
 }
 
@@ -474,8 +689,9 @@ request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct upload	*up = *con_cls;
 
 	(void)cls;
-	(void)conn;
 	(void)toe;
+	/* The next request on this connection has its own deadline. */
+	watch_set(conn, true);
 	if (up == NULL)
 		return;
 	free(up->buf);
@@ -577,16 +793,22 @@ server_start(const struct conf *conf)
 		if ((fd = listen_on(conf->http_listen.v[i], l)) == -1)
 			return -1;
 		l->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD |
-		    MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
+		    MHD_USE_ERROR_LOG, 0, NULL, NULL,
 		    access_handler, NULL,
 		    MHD_OPTION_LISTEN_SOCKET, fd,
-		    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)conf->http_threads,
 		    MHD_OPTION_CONNECTION_LIMIT,
 		    (unsigned)conf->http_max_connections,
 		    MHD_OPTION_CONNECTION_TIMEOUT,
 		    (unsigned)(conf->http_connection_timeout / 1000),
-		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+		    /* Room for SERVER_MAX_HEADERS long header lines. */
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+		    MHD_OPTION_THREAD_STACK_SIZE, (size_t)SERVER_STACK_SIZE,
+		    /* HTTP/1.1 without Host is a 400. */
+		    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+		    MHD_OPTION_URI_LOG_CALLBACK, uri_logged, NULL,
 		    MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+		    MHD_OPTION_NOTIFY_CONNECTION, notify_connection, NULL,
 		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		    /* Per-address limits mean nothing on a unix socket. */
 		    l->unix_path != NULL ? MHD_OPTION_END :
@@ -602,6 +824,11 @@ server_start(const struct conf *conf)
 		nlisteners++;
 		log_info("listening on %s", conf->http_listen.v[i]);
 	}
+	if (pthread_create(&watchdog.thread, NULL, watchdog_loop, NULL) != 0) {
+		log_error("cannot start the request watchdog");
+		return -1;
+	}
+	watchdog.running = true;
 	return 0;
 }
 
@@ -629,6 +856,15 @@ void
 server_stop(void)
 {
 	int	i;
+
+	if (watchdog.running) {
+		pthread_mutex_lock(&watchdog.mtx);
+		watchdog.stop = true;
+		pthread_cond_signal(&watchdog.cv);
+		pthread_mutex_unlock(&watchdog.mtx);
+		pthread_join(watchdog.thread, NULL);
+		watchdog.running = false;
+	}
 
 	for (i = 0; i < nlisteners; i++) {
 		MHD_stop_daemon(listeners[i].mhd);

@@ -57,8 +57,8 @@ const struct conf_key conf_keys[] = {
 	  .help = "deepest JSON nesting accepted" },
 	{ .name = "http.max_connections", .type = CONF_INT,
 	  .offset = offsetof(struct conf, http_max_connections),
-	  .def = "512", .reloadable = false, .min = 1, .max = 100000,
-	  .help = "most connections open at once" },
+	  .def = "2048", .reloadable = false, .min = 1, .max = 100000,
+	  .help = "most connections open at once (each has its thread)" },
 	{ .name = "http.per_ip_connections", .type = CONF_INT,
 	  .offset = offsetof(struct conf, http_per_ip_connections),
 	  .def = "64", .reloadable = false, .min = 1, .max = 100000,
@@ -67,10 +67,11 @@ const struct conf_key conf_keys[] = {
 	  .offset = offsetof(struct conf, http_connection_timeout),
 	  .def = "30s", .reloadable = false, .min = MS_S, .max = MS_H,
 	  .help = "idle connection timeout" },
-	{ .name = "http.threads", .type = CONF_INT,
-	  .offset = offsetof(struct conf, http_threads),
-	  .def = "4", .reloadable = false, .min = 1, .max = 256,
-	  .help = "worker threads serving requests" },
+	{ .name = "http.request_timeout", .type = CONF_DURATION,
+	  .offset = offsetof(struct conf, http_request_timeout),
+	  .def = "30s", .reloadable = true, .min = MS_S, .max = MS_H,
+	  .help = "a request must arrive whole (headers and body) within this"
+	      " long of the connection or of the previous answer" },
 	{ .name = "http.drain_timeout", .type = CONF_DURATION,
 	  .offset = offsetof(struct conf, http_drain_timeout),
 	  .def = "10s", .reloadable = true, .min = 0, .max = 10 * MS_M,
@@ -800,7 +801,7 @@ on_key(struct loader *ld, struct frame *top, const yaml_event_t *ev)
 	len = ev->data.scalar.length;
 	dot = top->self.path[0] != '\0' ? "." : "";
 	show(name, len, shown, sizeof(shown));
-	/* "http.threads: 4" would be a second spelling of the same key. */
+	/* "http.max_body: 1" would be a second spelling of the same key. */
 	if (memchr(name, '.', len) != NULL)
 		return fail(ld, &ev->start_mark, "key '%s%s%s' contains '.'; "
 		    "write sections as nested mappings", top->self.path, dot,

@@ -4,6 +4,7 @@
  * redirects), speaks Gitea's pagination, and maps Gitea's answers to our
  * error codes.  The admin token goes in a header and nowhere else.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,41 @@
 #define GITEA_BACKOFF_MS	250
 
 static atomic_ulong	stat_calls, stat_failures, stat_retries;
+
+/* Whether Gitea answered the last call: every call says, so /healthz
+ * knows of an outage as soon as a call fails, not at the next probe. */
+static struct {
+	pthread_mutex_t	mtx;
+	bool		known, up;
+	char		error[256];
+} health = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+
+static void
+gitea_note(bool up, const char *error)
+{
+	pthread_mutex_lock(&health.mtx);
+	if (!up && (!health.known || health.up))
+		log_warn("Gitea is unreachable: %s", error);
+	else if (health.known && !health.up && up)
+		log_info("Gitea is reachable again");
+	health.known = true;
+	health.up = up;
+	strlcpy_ss(health.error, up ? "" : error, sizeof(health.error));
+	pthread_mutex_unlock(&health.mtx);
+}
+
+bool
+gitea_health(char *error, size_t size)
+{
+	bool	up;
+
+	pthread_mutex_lock(&health.mtx);
+	up = health.up;
+	if (error != NULL)
+		strlcpy_ss(error, health.error, size);
+	pthread_mutex_unlock(&health.mtx);
+	return up;
+}
 
 struct gitea_buf {
 	char	*data;
@@ -282,8 +318,11 @@ gitea_once(const struct conf *conf, const struct gitea_req *q,
 	else
 		gitea_fail(q, r, rc, b.too_large, e);
 out:
-	if (ret == -1 && (rc != CURLE_OK || r->status >= 500))
+	if (ret == -1 && (rc != CURLE_OK || r->status >= 500)) {
 		atomic_fetch_add(&stat_failures, 1);
+		gitea_note(false, e != NULL ? e->message : "no answer");
+	} else
+		gitea_note(true, NULL);
 	free(b.data);
 	return ret;
 }

@@ -34,7 +34,10 @@ enum err_code {
 	ERR_CLAIM_LIMIT,	/* 409 claim_limit */
 	ERR_CONFLICT,		/* 409 conflict */
 	ERR_BODY_TOO_LARGE,	/* 413 body_too_large */
+	ERR_URI_TOO_LONG,	/* 414 uri_too_long */
 	ERR_UNSUPPORTED_MEDIA,	/* 415 unsupported_media_type */
+	ERR_HEADERS_TOO_LARGE,	/* 431 headers_too_large */
+	ERR_NOT_ACCEPTABLE,	/* 406 not_acceptable */
 	ERR_INVALID_TRANSITION,	/* 422 invalid_transition */
 	ERR_NOT_MEMBER,		/* 422 not_a_member */
 	ERR_ISSUE_CLOSED,	/* 422 issue_closed */
@@ -132,7 +135,7 @@ struct conf {
 	long		 http_max_connections;
 	long		 http_per_ip_connections;
 	long		 http_connection_timeout;	/* ms */
-	long		 http_threads;
+	long		 http_request_timeout;	/* ms, whole request */
 	long		 http_drain_timeout;	/* ms */
 
 	/* database */
@@ -371,12 +374,22 @@ int		 agent_register(struct db_pool *, const char *, const char *,
 /* Bearer key -> agent; pending and suspended agents are errors. */
 int		 agent_authenticate(struct db_pool *, const char *,
 		     struct agent *, struct err *);
-/* Admin transitions; ref is a uuid or a name; audited. */
-/* Approval gives the agent its Gitea user and token the first time. */
+/* Admin transitions; ref is a uuid or a name; audited.  Approval gives
+ * the agent its Gitea user and token the first time, and lets it in again
+ * with a fresh token after a suspension; a suspension releases its claims
+ * and blocks its Gitea user (token revoked, login prohibited). */
+struct agent_change {
+	int		 released;	/* claims let go of */
+	const char	*gitea;		/* none, open, blocked, blocking */
+};
 int		 agent_approve(const struct core *, const struct actor *,
-		     const char *, struct agent *, struct err *);
+		     const char *, struct agent *, struct agent_change *,
+		     struct err *);
 int		 agent_suspend(const struct core *, const struct actor *,
-		     const char *, struct agent *, struct err *);
+		     const char *, struct agent *, struct agent_change *,
+		     struct err *);
+/* Blocks the Gitea users of suspended agents Gitea was away for. */
+int		 agent_block_pending(const struct core *, int *, struct err *);
 json_object	*agent_list(struct db_pool *, const char *, struct err *);
 json_object	*agent_to_json(const struct agent *);
 
@@ -398,6 +411,18 @@ int		 identity_provision(const struct core *, const struct agent *,
 /* Deletes the Gitea user; when Gitea fails, the outbox retries it. */
 void		 identity_remove(const struct conf *, struct db_pool *,
 		     const char *);
+/* A suspended agent's Gitea user: token deleted, login prohibited (an
+ * agent without a Gitea user: nothing to do).  -1 when Gitea could not
+ * prohibit the login (the caller tries again later). */
+struct identity_block {
+	bool	token_revoked, login_prohibited;
+};
+int		 identity_block(const struct core *, const char *,
+		     struct identity_block *, struct err *);
+/* Approved again: login allowed, the old token deleted, a fresh one
+ * minted and sealed into *token_sealed. */
+int		 identity_unblock(const struct core *, const struct agent *,
+		     char **, struct err *);
 void		 identity_free(struct identity *);
 /* {"login","token","url"} for the agent itself; {} before approval. */
 json_object	*identity_credentials(struct db_pool *, const struct conf *,
@@ -451,6 +476,9 @@ int		 gitea_list(const struct conf *, const char *, const char *,
 /* GET /api/v1/version; version receives Gitea's version string. */
 int		 gitea_probe(const struct conf *, char *, size_t, struct err *);
 void		 gitea_stats_get(struct gitea_stats *);
+/* Whether Gitea answered the last call of any kind (a connection error,
+ * a timeout or a 5xx says no); error receives why not. */
+bool		 gitea_health(char *, size_t);
 /* Percent-encode one path segment (an owner, a branch). */
 char		*gitea_escape(const char *);
 /* "/repos/<owner>/<name>" (both percent-encoded) and a printf'd tail;

@@ -7,6 +7,7 @@ repositories and keeps every change atomic, as one Gitea transaction.
 """
 
 import datetime
+import hashlib
 import re
 import secrets
 
@@ -324,6 +325,32 @@ def admin_delete_user(app, req):
     return 204, None
 
 
+@route("PATCH", "/admin/users/{username}", "admin")
+def admin_edit_user(app, req):
+    """EditUserOption (routers/api/v1/admin/user.go EditUser): login_name is
+    bound Required; the fields sent are changed, the others kept."""
+    require_admin(req)
+    user = app.state.user_by_login(req.params["username"])
+    if user is None or user.is_org:
+        raise not_found()
+    body = req.json()
+    if not isinstance(body, dict) or not body.get("login_name"):
+        raise ApiError(422, "[LoginName]: Required")
+    for key in ("prohibit_login", "active", "restricted", "must_change_password"):
+        if body.get(key) is not None:
+            setattr(user, key, bool(body[key]))
+    for key in ("full_name", "location", "website", "description"):
+        if body.get(key) is not None:
+            setattr(user, key, str(body[key]))
+    if body.get("admin") is not None:
+        user.is_admin = bool(body["admin"])
+    if body.get("password"):
+        if len(body["password"]) < 8:
+            raise ApiError(400, "PasswordTooShort")
+        user.password_sha256 = hashlib.sha256(body["password"].encode()).hexdigest()
+    return 200, render.user(app.state, user, full=True)
+
+
 def token_owner(app, req):
     """Tokens are listed and minted only under Basic auth (api.go
     reqBasicOrRevProxyAuth), by their user or a site admin."""
@@ -362,6 +389,21 @@ def token_create(app, req):
                       sha1=secrets.token_hex(20), scopes=list(scopes))
     app.state.tokens[tok.id] = tok
     return 201, render.access_token(tok, include_secret=True)
+
+
+@route("DELETE", "/users/{username}/tokens/{token}", "user")
+def token_delete(app, req):
+    """By name or id (user/app.go DeleteAccessToken), under Basic auth."""
+    user = token_owner(app, req)
+    key = req.params["token"]
+    mine = [t for t in app.state.tokens.values() if t.user_id == user.id and
+            (t.name == key or str(t.id) == key)]
+    if not mine:
+        raise not_found()
+    if len(mine) > 1:
+        raise ApiError(422, "multiple matches for token name, use token id")
+    del app.state.tokens[mine[0].id]
+    return 204, None
 
 
 # -- issues ----------------------------------------------------------------

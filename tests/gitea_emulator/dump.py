@@ -15,6 +15,7 @@ def state(app):
     st = app.state
     users = [{"id": u.id, "login": u.login, "email": u.email, "is_org": u.is_org,
               "is_admin": u.is_admin, "must_change_password": u.must_change_password,
+              "prohibit_login": u.prohibit_login, "active": u.active,
               "members": {st.users[m].login: role for m, role in u.members.items()}}
              for u in sorted(st.users.values(), key=lambda u: u.id)]
     repos = []

@@ -10,6 +10,7 @@ import contextlib
 import json
 import re
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -166,7 +167,10 @@ class Handler(BaseHTTPRequestHandler):
             repo = app.state.repo_by_name(owner, name)
             try:
                 authenticate(req)
-            except ApiError:
+            except ApiError as err:
+                if err.status == 403:       # githttp.go: a prohibited account
+                    return self._send(403, b"Your account is disabled.\n",
+                                      content_type="text/plain")
                 return self._send(401, b"Unauthorized\n", challenge, "text/plain")
             if repo is None:
                 return self._send(404, b"Repository not found\n", content_type="text/plain")
@@ -266,6 +270,14 @@ class Server(ThreadingHTTPServer):
         self.refusing = threading.Event()
         self.requests = collections.deque(maxlen=5000)
         self.requests_lock = threading.Lock()
+
+    def handle_error(self, request, client_address):
+        """A client gone mid-request (killed, or timed out) is no bug of
+        ours; anything else is, and is printed as a traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionResetError, BrokenPipeError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
     def record(self, method, path, headers, body):
         """What an API client sent (method, path with query, Sudo, JSON

@@ -324,9 +324,11 @@ def test_audit_trail_of_an_agent(d):
         assert set(e) >= {"at", "actor_kind", "actor", "action", "target_kind", "target_id",
                           "detail"}, e
     mine = [e for e in entries if e["target_id"] in (a["id"], a["name"])]
-    assert [e["action"] for e in mine] == ["agent.suspend", "agent.approve", "agent.register"], mine
-    assert [e["actor_kind"] for e in mine] == ["admin", "admin", "agent"], mine
-    assert mine[2]["actor"], mine[2]
+    # The suspension, then its Gitea step (the agent's user blocked).
+    assert [e["action"] for e in mine] == ["agent.gitea_block", "agent.suspend",
+                                           "agent.approve", "agent.register"], mine
+    assert [e["actor_kind"] for e in mine] == ["admin", "admin", "admin", "agent"], mine
+    assert mine[3]["actor"], mine[3]
     assert all(e["target_kind"] == "agent" for e in mine), mine
     blob = json.dumps(entries)
     assert d.token not in blob and d.token not in str(d.psql("SELECT a::text FROM audit_log a"))

@@ -35,7 +35,7 @@ TOOLS = {"feed", "join", "work_on", "details", "submit", "status", "review",
          "pr_details", "abandon", "merge"}
 TOOLS_MAX_BYTES = 4000
 TRANSPORTS = ["http", "stdio"]
-JSON = {"Content-Type": "application/json"}
+JSON = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
 
 def mcp_bin():
@@ -303,12 +303,12 @@ def test_the_work_loop(gitea_factory, daemon, tmp_path, transport, merge):
     a, akey = d.new_agent(status="active")
     b, bkey = d.new_agent(status="active")
 
-    # A: its feed offers the project; it joins by feed number (a JSON
-    # integer), and claims issue #1 by its number in the new feed.
+    # A: its feed offers the project; it joins by feed number, and claims
+    # issue #1 by its number in the new feed.
     feed = tool_ok(results(d, akey, transport, tool("feed"))[0])
     assert refs(feed, "projects") == [W], feed["items"]
-    got = results(d, akey, transport, tool("join", project=feed_n(feed, W, "projects")),
-                  tool("feed"))
+    got = results(d, akey, transport,
+                  tool("join", project=str(feed_n(feed, W, "projects"))), tool("feed"))
     joined = tool_ok(got[0])
     assert joined.get("member") is True, joined
     feed = tool_ok(got[1])
@@ -568,13 +568,58 @@ def test_names_with_a_nul_are_not_names(ro, agent):
     rpc_error(post_mcp(ro, agent, raw=raw), -32601, id=2)
 
 
-def test_feed_numbers_may_be_integers(ro, agent):
-    """A feed number as a JSON integer is its digits (the schema says
-    string; models send numbers)."""
-    m, result, _ = rpc_answer(post_mcp(ro, agent, call("details", {"item": 999999}),
+@pytest.mark.parametrize("value", [3, 3.5, True, ["3"], {"n": 3}])
+def test_arguments_of_another_json_type_are_schema_errors(ro, agent, value):
+    """The schema says string: 3 is not "3" (issue 11); the model reads
+    why under 2025-11-25, the client gets -32602 under 2025-06-18."""
+    m, result, _ = rpc_answer(post_mcp(ro, agent, call("details", {"item": value}),
                                        version=LATEST))
-    sc = tool_err({"ok": True, "result": result})
-    same_as_command(sc, ro, agent, "details 999999")
+    sc = tool_err({"ok": True, "result": result}, "invalid_field")
+    assert "must be a string" in sc["message"], sc
+    rpc_error(post_mcp(ro, agent, call("details", {"item": value}), version=OLDER), -32602)
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1:1",
+                                  "localhost:1", "127.0.0.1.evil.example:{port}", ""])
+def test_a_foreign_host_is_refused(ro, agent, host):
+    """Against DNS rebinding the transport checks Host as well as Origin."""
+    r = post_mcp(ro, agent, request("ping"), headers={"Host": host.format(port=ro.port)})
+    assert_error(r, 403, "forbidden")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST:{port}",
+                                  "127.0.0.1:8470"])
+def test_the_listen_address_and_public_host_are_accepted(ro, agent, host):
+    # ro listens on 127.0.0.1:<port>; its http.public_url is 127.0.0.1:8470.
+    r = post_mcp(ro, agent, request("ping", id=5), headers={"Host": host.format(port=ro.port)})
+    _, result, _ = rpc_answer(r)
+    assert result == {}
+
+
+@pytest.mark.parametrize("accept", ["text/event-stream", "text/html",
+                                    "application/jsonx", "text/*"])
+def test_a_post_that_does_not_accept_json_is_406(ro, agent, accept):
+    r = post_mcp(ro, agent, request("ping"), headers={"Accept": accept})
+    assert_error(r, 406, "not_acceptable")
+
+
+def test_a_post_without_accept_is_406(ro, agent):
+    body = json.dumps(request("ping")).encode()
+    status, headers, out = ro.raw(
+        b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:" + str(ro.port).encode() +
+        b"\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nAuthorization: Bearer " + agent.encode() +
+        b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    assert status == 406 and json.loads(out)["error"]["code"] == "not_acceptable", (status, out)
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/json; q=0.9",
+                                    "text/event-stream, application/json", "*/*",
+                                    "application/*", "APPLICATION/JSON"])
+def test_a_post_that_accepts_json_is_answered(ro, agent, accept):
+    _, result, _ = rpc_answer(post_mcp(ro, agent, request("ping", id=6),
+                                       headers={"Accept": accept}))
+    assert result == {}
 
 
 @pytest.mark.parametrize("version", ["2024-11-05", "2025-03-26", "2099-01-01", "latest", ""])

@@ -74,10 +74,10 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(c->http_listen.v[0], "127.0.0.1:8470");
 	ck_assert_int_eq(c->http_max_body, 1024 * 1024);
 	ck_assert_int_eq(c->http_max_json_depth, 32);
-	ck_assert_int_eq(c->http_max_connections, 512);
+	ck_assert_int_eq(c->http_max_connections, 2048);
+	ck_assert_int_eq(c->http_request_timeout, 30000);
 	ck_assert_int_eq(c->http_per_ip_connections, 64);
 	ck_assert_int_eq(c->http_connection_timeout, 30000);
-	ck_assert_int_eq(c->http_threads, 4);
 	ck_assert_int_eq(c->http_drain_timeout, 10000);
 	ck_assert_str_eq(c->db_url, "postgresql:///synstack");
 	ck_assert_int_eq(c->db_pool_size, 8);
@@ -147,10 +147,11 @@ START_TEST(test_types)
 	    "  max_body: 64KiB\n"
 	    "  max_json_depth: 2\n"
 	    "  connection_timeout: 1h\n"
-	    "  threads: 256\n"
+	    "  request_timeout: 2m\n"
 	    "  drain_timeout: 0\n"
 	    "database:\n"
 	    "  url: \"host=db dbname=x\"\n"
+	    "  pool_size: 256\n"
 	    "  schema_dir:\n"
 	    "  statement_timeout: 250ms\n"
 	    "  acquire_timeout: 0s\n"
@@ -168,7 +169,8 @@ START_TEST(test_types)
 	ck_assert_int_eq(c->http_max_body, 64 * 1024);
 	ck_assert_int_eq(c->http_max_json_depth, 2);
 	ck_assert_int_eq(c->http_connection_timeout, 3600L * 1000);
-	ck_assert_int_eq(c->http_threads, 256);
+	ck_assert_int_eq(c->http_request_timeout, 120000);
+	ck_assert_int_eq(c->db_pool_size, 256);
 	ck_assert_int_eq(c->http_drain_timeout, 0);
 	ck_assert_str_eq(c->db_url, "host=db dbname=x");
 	ck_assert_str_eq(c->db_schema_dir, "");
@@ -181,7 +183,7 @@ START_TEST(test_types)
 	ck_assert_int_eq(c->limits_register_per_hour, 1000000);
 	ck_assert_int_eq(c->log_level, LOG_DEBUG);
 	ck_assert(!c->log_requests);
-	ck_assert(c->seen[conf_key_find("http.threads") - conf_keys]);
+	ck_assert(c->seen[conf_key_find("database.pool_size") - conf_keys]);
 	ck_assert(!c->seen[conf_key_find("http.max_connections") -
 	    conf_keys]);
 	conf_free(c);
@@ -212,22 +214,22 @@ static const struct bad_case {
 	/* keys */
 	{ "http:\n  maxbody: 1\n",
 	  "t.yaml:2:3: unknown key 'http.maxbody'" },
-	{ "htp:\n  threads: 1\n",
+	{ "htp:\n  pool_size: 1\n",
 	  "t.yaml:1:1: unknown key 'htp'" },
-	{ "http:\n  threads: 4\nhttp:\n  threads: 5\n",
-	  "t.yaml:3:1: duplicate key 'http'" },
+	{ "database:\n  pool_size: 4\ndatabase:\n  pool_size: 5\n",
+	  "t.yaml:3:1: duplicate key 'database'" },
 	{ "database:\n  url: a\n  pool_size: 2\n  url: b\n",
 	  "t.yaml:4:3: duplicate key 'database.url'" },
-	{ "http.threads: 4\n",
-	  "t.yaml:1:1: key 'http.threads' contains '.'; "
+	{ "database.pool_size: 4\n",
+	  "t.yaml:1:1: key 'database.pool_size' contains '.'; "
 	  "write sections as nested mappings" },
 	{ "? [a]\n: b\n",
 	  "t.yaml:1:3: keys must be scalars" },
 	/* shapes */
-	{ "http:\n  threads: {a: 1}\n",
-	  "t.yaml:2:12: 'http.threads' expects an integer, got a mapping" },
-	{ "http:\n  threads: [1]\n",
-	  "t.yaml:2:12: 'http.threads' expects an integer, got a list" },
+	{ "database:\n  pool_size: {a: 1}\n",
+	  "t.yaml:2:14: 'database.pool_size' expects an integer, got a mapping" },
+	{ "database:\n  pool_size: [1]\n",
+	  "t.yaml:2:14: 'database.pool_size' expects an integer, got a list" },
 	{ "http: 5\n",
 	  "t.yaml:1:7: 'http' is a section and must hold a mapping" },
 	{ "log:\n  - level\n",
@@ -241,42 +243,42 @@ static const struct bad_case {
 	{ "http:\n  listen: [[a]]\n",
 	  "t.yaml:2:12: 'http.listen' items must be scalars" },
 	/* YAML features refused */
-	{ "http: &a\n  threads: 4\n",
+	{ "http: &a\n  max_connections: 4\n",
 	  "t.yaml:1:7: anchors and aliases are not supported" },
 	{ "http: *a\n",
 	  "t.yaml:1:7: aliases are not supported" },
-	{ "http:\n  threads: 4\n---\nhttp: {}\n",
+	{ "http:\n  max_connections: 4\n---\nhttp: {}\n",
 	  "t.yaml:3:1: more than one document; the file must hold exactly "
 	  "one" },
 	/* libyaml's own errors */
 	{ "a: b: c\n",
 	  "t.yaml:1:5: mapping values are not allowed in this context" },
-	{ "http:\n  threads: [1, 2\n",
+	{ "database:\n  pool_size: [1, 2\n",
 	  "t.yaml:3:1: did not find expected ',' or ']' "
-	  "(while parsing a flow sequence at 2:12)" },
-	{ "http:\n  threads: 4\n  x: \xff\n",
+	  "(while parsing a flow sequence at 2:14)" },
+	{ "database:\n  pool_size: 4\n  x: \xff\n",
 	  "t.yaml:3:6: invalid leading UTF-8 octet" },
 	/* INT */
-	{ "http:\n  threads: four\n",
-	  "t.yaml:2:12: 'http.threads' expects an integer, got 'four'" },
-	{ "http:\n  threads: 0x10\n",
-	  "t.yaml:2:12: 'http.threads' expects an integer, got '0x10'" },
-	{ "http:\n  threads: 4.0\n",
-	  "t.yaml:2:12: 'http.threads' expects an integer, got '4.0'" },
-	{ "http:\n  threads: 010\n",
-	  "t.yaml:2:12: 'http.threads' expects an integer, got '010'" },
-	{ "http:\n  threads: +4\n",
-	  "t.yaml:2:12: 'http.threads' expects an integer, got '+4'" },
-	{ "http:\n  threads: \"\"\n",
-	  "t.yaml:2:12: 'http.threads' expects an integer, got ''" },
-	{ "http:\n  threads: 0\n",
-	  "t.yaml:2:12: 'http.threads' must be between 1 and 256" },
-	{ "http:\n  threads: 257\n",
-	  "t.yaml:2:12: 'http.threads' must be between 1 and 256" },
-	{ "http:\n  threads: -1\n",
-	  "t.yaml:2:12: 'http.threads' must be between 1 and 256" },
-	{ "http:\n  threads: 99999999999999999999\n",
-	  "t.yaml:2:12: 'http.threads' must be between 1 and 256" },
+	{ "database:\n  pool_size: four\n",
+	  "t.yaml:2:14: 'database.pool_size' expects an integer, got 'four'" },
+	{ "database:\n  pool_size: 0x10\n",
+	  "t.yaml:2:14: 'database.pool_size' expects an integer, got '0x10'" },
+	{ "database:\n  pool_size: 4.0\n",
+	  "t.yaml:2:14: 'database.pool_size' expects an integer, got '4.0'" },
+	{ "database:\n  pool_size: 010\n",
+	  "t.yaml:2:14: 'database.pool_size' expects an integer, got '010'" },
+	{ "database:\n  pool_size: +4\n",
+	  "t.yaml:2:14: 'database.pool_size' expects an integer, got '+4'" },
+	{ "database:\n  pool_size: \"\"\n",
+	  "t.yaml:2:14: 'database.pool_size' expects an integer, got ''" },
+	{ "database:\n  pool_size: 0\n",
+	  "t.yaml:2:14: 'database.pool_size' must be between 1 and 256" },
+	{ "database:\n  pool_size: 257\n",
+	  "t.yaml:2:14: 'database.pool_size' must be between 1 and 256" },
+	{ "database:\n  pool_size: -1\n",
+	  "t.yaml:2:14: 'database.pool_size' must be between 1 and 256" },
+	{ "database:\n  pool_size: 99999999999999999999\n",
+	  "t.yaml:2:14: 'database.pool_size' must be between 1 and 256" },
 	{ "limits:\n  register_per_hour: 1000001\n",
 	  "t.yaml:2:22: 'limits.register_per_hour' must be between 1 and "
 	  "1000000" },
@@ -560,7 +562,7 @@ START_TEST(test_table)
 	ck_assert_ptr_null(conf_key_find("http"));
 	ck_assert_ptr_null(conf_key_find("http.nope"));
 	ck_assert_ptr_null(conf_key_find(NULL));
-	ck_assert_ptr_nonnull(k = conf_key_find("http.threads"));
+	ck_assert_ptr_nonnull(k = conf_key_find("database.pool_size"));
 	ck_assert_int_eq(k->type, CONF_INT);
 	ck_assert(!k->reloadable);
 	ck_assert_ptr_nonnull(k = conf_key_find("log.level"));
@@ -581,15 +583,15 @@ START_TEST(test_keep_unreloadable)
 {
 	struct conf	*old, *nc;
 
-	old = load_ok("http:\n  threads: 4\n  max_body: 1MiB\n"
-	    "database:\n  url: postgresql://a/b\n");
-	nc = load_ok("http:\n  threads: 8\n  max_body: 2MiB\n"
+	old = load_ok("http:\n  max_body: 1MiB\n"
+	    "database:\n  url: postgresql://a/b\n  pool_size: 4\n");
+	nc = load_ok("http:\n  max_body: 2MiB\n"
 	    "  listen: [\"0.0.0.0:1\", \"unix:/x\"]\n"
-	    "database:\n  url: postgresql://c/d\n"
+	    "database:\n  url: postgresql://c/d\n  pool_size: 8\n"
 	    "log:\n  level: debug\n");
 	conf_keep_unreloadable(nc, old);
 	/* Not reloadable: the running value stays. */
-	ck_assert_int_eq(nc->http_threads, 4);
+	ck_assert_int_eq(nc->db_pool_size, 4);
 	ck_assert_str_eq(nc->db_url, "postgresql://a/b");
 	ck_assert_ptr_ne(nc->db_url, old->db_url);
 	ck_assert_uint_eq(nc->http_listen.n, 1);
