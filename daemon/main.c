@@ -6,6 +6,8 @@
  * exit.  Signals are taken synchronously by the main thread (sigwait), so
  * no handler runs inside a worker.
  */
+#include <sys/resource.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +57,32 @@ install_hook(const struct conf *conf)
 	    " app.ini needs e.g.\n  [webhook]\n  ALLOWED_HOST_LIST ="
 	    " loopback,private\n");
 	return 0;
+}
+
+/*
+ * Each connection holds a socket, and PostgreSQL's and Gitea's take more:
+ * the soft limit of open files is raised to the hard one, and a limit
+ * still below what http.max_connections needs is said at start.
+ */
+static void
+raise_open_files(const struct conf *conf)
+{
+	struct rlimit	rl;
+	rlim_t		want = (rlim_t)conf->http_max_connections +
+			    (rlim_t)conf->db_pool_size + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		log_warn("open files are limited to %lu, below the %lu that"
+		    " http.max_connections %ld needs: raise LimitNOFILE (systemd)"
+		    " or ulimit -n, or lower http.max_connections",
+		    (unsigned long)rl.rlim_cur, (unsigned long)want,
+		    conf->http_max_connections);
 }
 
 static void
@@ -159,6 +187,7 @@ main(int argc, char *argv[])
 	}
 	log_set_level(debug ? LOG_DEBUG : conf->log_level);
 	gitea_global_init();
+	raise_open_files(conf);
 
 	/* Block the signals in every thread; main takes them with sigwait. */
 	sigemptyset(&set);

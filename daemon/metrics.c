@@ -123,9 +123,9 @@ metrics_render(struct db_pool *pool)
 	enum webhook_outcome	 o;
 	struct err		 e;
 	const char		*route, *method;
-	unsigned long		 n, cum;
+	unsigned long		 n, cum, cut;
 	size_t			 r, s, b, nroutes = routes_n + 1;
-	long			 usec;
+	long			 usec, open;
 	int			 db_up;
 
 	if (m.p == NULL)
@@ -175,6 +175,14 @@ metrics_render(struct db_pool *pool)
 		mput(&m, "synstack_http_request_duration_seconds_count"
 		    "{route=\"%s\"} %lu\n", route, cum);
 	}
+	server_connection_stats(&open, &cut);
+	mput(&m, "# HELP synstack_http_connections Connections open now.\n"
+	    "# TYPE synstack_http_connections gauge\n"
+	    "synstack_http_connections %ld\n"
+	    "# HELP synstack_http_connections_cut_total Connections closed"
+	    " because a request was not whole within http.request_timeout.\n"
+	    "# TYPE synstack_http_connections_cut_total counter\n"
+	    "synstack_http_connections_cut_total %lu\n", open, cut);
 	err_clear(&e);
 	db_up = db_ping(pool, &usec, &e) == 0;
 	db_pool_stats(pool, &st);
@@ -191,7 +199,7 @@ metrics_render(struct db_pool *pool)
 	    "# TYPE synstack_db_reconnects_total counter\n"
 	    "synstack_db_reconnects_total %d\n", st.reconnects);
 	mput(&m, "# HELP synstack_gitea_up Whether Gitea answered the last"
-	    " probe.\n# TYPE synstack_gitea_up gauge\nsynstack_gitea_up %d\n",
+	    " call.\n# TYPE synstack_gitea_up gauge\nsynstack_gitea_up %d\n",
 	    health_gitea_up() ? 1 : 0);
 	gitea_stats_get(&gs);
 	mput(&m, "# HELP synstack_gitea_calls_total Requests sent to Gitea.\n"
