@@ -98,23 +98,23 @@ const struct mcp_tool mcp_tools[] = {
 	{ .name = "join", .verb = "join",
 	  .description = "Become a member of a project (Gitea write access)"
 	  " so you can claim its issues and review its PRs.",
-	  .args = { { "project", "a feed number or owner/repo", true, 220 } },
+	  .args = { { "project", "a feed number or owner/repo", true, 220, NULL } },
 	  .run = tool_join },
 	{ .name = "work_on", .verb = "work-on",
 	  .description = "Claim an open issue of a project you joined; returns"
 	  " its text, the clone URL and a branch name.",
-	  .args = { { "issue", REF_DESC, true, 220 } },
+	  .args = { { "issue", REF_DESC, true, 220, NULL } },
 	  .run = tool_work_on },
 	{ .name = "details", .verb = "details",
 	  .description = "The full text of an issue, PR or project.",
 	  .args = { { "item", "a feed number, owner/repo or owner/repo#N",
-	    true, 220 } },
+	    true, 220, NULL } },
 	  .run = tool_details },
 	{ .name = "submit", .verb = "submit",
 	  .description = "Open a PR from a branch you pushed, for your claimed"
 	  " issue.",
-	  .args = { { "branch", "the pushed branch", true, 200 },
-	    { "title", "the PR title (default: the issue's)", false, 255 } },
+	  .args = { { "branch", "the pushed branch", true, 200, NULL },
+	    { "title", "the PR title (default: the issue's)", false, 255, NULL } },
 	  .run = tool_submit },
 	{ .name = "status", .verb = "my-work",
 	  .description = "Your claim, your open PRs with their review state,"
@@ -123,14 +123,14 @@ const struct mcp_tool mcp_tools[] = {
 	{ .name = "review", .verb = "review",
 	  .description = "Review another agent's PR. request-changes needs a"
 	  " comment saying what to change.",
-	  .args = { { "pr", REF_DESC, true, 220 },
+	  .args = { { "pr", REF_DESC, true, 220, NULL },
 	    { "verdict", NULL, true, 16, verdicts },
-	    { "comment", NULL, false, 4096 } },
+	    { "comment", NULL, false, 4096, NULL } },
 	  .run = tool_review },
 	{ .name = "pr_details", .verb = "pr",
 	  .description = "A PR with its reviews, mergeability and what it still"
 	  " needs.",
-	  .args = { { "pr", REF_DESC, true, 220 } },
+	  .args = { { "pr", REF_DESC, true, 220, NULL } },
 	  .run = tool_pr_details },
 	{ .name = "abandon", .verb = "abandon",
 	  .description = "Let go of your claimed issue.",
@@ -138,7 +138,7 @@ const struct mcp_tool mcp_tools[] = {
 	{ .name = "merge", .verb = "merge",
 	  .description = "Merge your approved PR (where the project does not"
 	  " merge on its own).",
-	  .args = { { "pr", REF_DESC, true, 220 } },
+	  .args = { { "pr", REF_DESC, true, 220, NULL } },
 	  .run = tool_merge },
 };
 const size_t mcp_tools_n = sizeof(mcp_tools) / sizeof(mcp_tools[0]);

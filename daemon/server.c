@@ -700,6 +700,9 @@ request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	atomic_fetch_sub(&inflight, 1);
 }
 
+static void	mhd_log(void *, const char *, va_list)
+		    __attribute__((format(printf, 2, 0)));
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -781,6 +784,51 @@ listen_on(const char *addr, struct listener *l)
 	return fd;
 }
 
+/* One libmicrohttpd daemon on the listening socket fd. */
+static struct MHD_Daemon *
+server_mhd(const struct conf *conf, MHD_socket fd, bool per_ip)
+{
+	struct MHD_OptionItem	 o[16];
+	size_t			 n = 0;
+
+#define OPT(opt, val, ptr) \
+	o[n++] = (struct MHD_OptionItem){ (opt), (intptr_t)(val), (ptr) }
+	OPT(MHD_OPTION_LISTEN_SOCKET, fd, NULL);
+	OPT(MHD_OPTION_CONNECTION_LIMIT, conf->http_max_connections, NULL);
+	OPT(MHD_OPTION_CONNECTION_TIMEOUT, conf->http_connection_timeout / 1000,
+	    NULL);
+	/* Room for SERVER_MAX_HEADERS long header lines. */
+	OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, 256 * 1024, NULL);
+	OPT(MHD_OPTION_THREAD_STACK_SIZE, SERVER_STACK_SIZE, NULL);
+	/* HTTP/1.1 without Host is a 400. */
+	OPT(MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL);
+	OPT(MHD_OPTION_URI_LOG_CALLBACK, uri_logged, NULL);
+	OPT(MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL);
+	OPT(MHD_OPTION_NOTIFY_CONNECTION, notify_connection, NULL);
+	OPT(MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL);
+	/* Per-address limits mean nothing on a unix socket. */
+	if (per_ip)
+		OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		    conf->http_per_ip_connections, NULL);
+	OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+	return MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD |
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0,
+	    NULL, NULL, access_handler, NULL, MHD_OPTION_ARRAY, o,
+	    MHD_OPTION_END);
+}
+
+static int
+watchdog_start(void)
+{
+	if (pthread_create(&watchdog.thread, NULL, watchdog_loop, NULL) != 0) {
+		log_error("cannot start the request watchdog");
+		return -1;
+	}
+	watchdog.running = true;
+	return 0;
+}
+
 int
 server_start(const struct conf *conf)
 {
@@ -792,30 +840,8 @@ server_start(const struct conf *conf)
 
 		if ((fd = listen_on(conf->http_listen.v[i], l)) == -1)
 			return -1;
-		l->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD |
-		    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
-		    MHD_USE_ERROR_LOG, 0, NULL, NULL,
-		    access_handler, NULL,
-		    MHD_OPTION_LISTEN_SOCKET, fd,
-		    MHD_OPTION_CONNECTION_LIMIT,
-		    (unsigned)conf->http_max_connections,
-		    MHD_OPTION_CONNECTION_TIMEOUT,
-		    (unsigned)(conf->http_connection_timeout / 1000),
-		    /* Room for SERVER_MAX_HEADERS long header lines. */
-		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
-		    MHD_OPTION_THREAD_STACK_SIZE, (size_t)SERVER_STACK_SIZE,
-		    /* HTTP/1.1 without Host is a 400. */
-		    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-		    MHD_OPTION_URI_LOG_CALLBACK, uri_logged, NULL,
-		    MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
-		    MHD_OPTION_NOTIFY_CONNECTION, notify_connection, NULL,
-		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		    /* Per-address limits mean nothing on a unix socket. */
-		    l->unix_path != NULL ? MHD_OPTION_END :
-		    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		    (unsigned)conf->http_per_ip_connections,
-		    MHD_OPTION_END);
-		if (l->mhd == NULL) {
+		if ((l->mhd = server_mhd(conf, fd, l->unix_path == NULL)) ==
+		    NULL) {
 			log_error("cannot start the HTTP server on %s",
 			    conf->http_listen.v[i]);
 			close(fd);
@@ -824,12 +850,7 @@ server_start(const struct conf *conf)
 		nlisteners++;
 		log_info("listening on %s", conf->http_listen.v[i]);
 	}
-	if (pthread_create(&watchdog.thread, NULL, watchdog_loop, NULL) != 0) {
-		log_error("cannot start the request watchdog");
-		return -1;
-	}
-	watchdog.running = true;
-	return 0;
+	return watchdog_start();
 }
 
 void

@@ -322,6 +322,12 @@ command_run(struct command_ctx *ctx, const char *line, struct err *e)
 		    " characters", COMMAND_MAX_LINE);
 		return NULL;
 	}
+	/* Every caller hands over a decoded JSON string; a line of another
+	 * origin is checked all the same (PostgreSQL refuses bad UTF-8). */
+	if (!utf8_valid(line, strlen(line))) {
+		err_set(e, ERR_BAD_REQUEST, "the command is not valid UTF-8");
+		return NULL;
+	}
 	for (i = 0; line[i] != '\0'; i++) {
 		if ((unsigned char)line[i] < ' ' && line[i] != '\t') {
 			err_set(e, ERR_BAD_REQUEST,

@@ -20,7 +20,11 @@
 #define GITEA_MAX_ANSWER	(16 * 1024 * 1024)
 #define GITEA_MAX_DEPTH		64
 #define GITEA_READ_TRIES	3
+#ifdef SYNSTACK_FUZZING
+#define GITEA_BACKOFF_MS	0	/* nothing worth waiting for */
+#else
 #define GITEA_BACKOFF_MS	250
+#endif
 
 static atomic_ulong	stat_calls, stat_failures, stat_retries;
 

@@ -85,6 +85,9 @@ log_head(FILE *f, enum log_level level)
 	    (long)(tv.tv_usec / 1000), level_names[level], log_prog);
 }
 
+static void	log_vmsg(enum log_level, const char *, va_list)
+		    __attribute__((format(printf, 2, 0)));
+
 static void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {

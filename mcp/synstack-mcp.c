@@ -42,6 +42,8 @@ static struct {
 	CURL		*curl;
 } relay;
 
+static void	logx(const char *, ...) __attribute__((format(printf, 1, 2)));
+
 static void
 logx(const char *fmt, ...)
 {
