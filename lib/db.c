@@ -38,21 +38,81 @@ db_notice(void *arg, const char *msg)
 	log_debug("postgresql notice: %s", msg);
 }
 
-/* Each connection knows its pool (libpq's instance data), so a statement
- * on a held connection can reopen it. */
+/*
+ * What each connection keeps (libpq's instance data): its pool, so that a
+ * statement on a held connection can reopen it, and the statements it has
+ * prepared.  Every statement is prepared once per connection and executed
+ * by name from then on: PostgreSQL plans it once, not on every call.  A
+ * reset or a closed connection forgets them (the server did).
+ */
+#define DB_STMTS_MAX	512
+
+struct db_stmt {
+	uint64_t	 hash;
+	size_t		 len;
+	char		*sql;		/* a copy: callers' texts may move */
+};
+
+struct db_link {
+	struct db_pool	*pool;
+	size_t		 n;
+	struct db_stmt	 stmts[DB_STMTS_MAX];
+};
+
+static void
+db_link_forget(struct db_link *l)
+{
+	size_t	i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->stmts[i].sql);
+	l->n = 0;
+}
+
 static int
 db_event(PGEventId id, void *info, void *pass)
 {
-	(void)id;
-	(void)info;
+	struct db_link	*l;
+
 	(void)pass;
+	switch (id) {
+	case PGEVT_CONNRESET:
+		if ((l = PQinstanceData(((PGEventConnReset *)info)->conn,
+		    db_event)) != NULL)
+			db_link_forget(l);
+		break;
+	case PGEVT_CONNDESTROY:
+		if ((l = PQinstanceData(((PGEventConnDestroy *)info)->conn,
+		    db_event)) != NULL) {
+			db_link_forget(l);
+			free(l);
+		}
+		break;
+	default:
+		break;
+	}
 	return 1;
 }
 
 static struct db_pool *
 db_pool_of(PGconn *c)
 {
-	return PQinstanceData(c, db_event);
+	struct db_link	*l = PQinstanceData(c, db_event);
+
+	return l != NULL ? l->pool : NULL;
+}
+
+/* FNV-1a: the statement cache's key, with the length. */
+static uint64_t
+db_hash(const char *s, size_t *len)
+{
+	uint64_t	h = 1469598103934665603ULL;
+	const char	*p;
+
+	for (p = s; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	*len = (size_t)(p - s);
+	return h;
 }
 
 /* Session settings every connection needs; re-run after each reconnect. */
@@ -65,10 +125,13 @@ db_session_setup(struct db_pool *p, PGconn *c, struct err *e)
 
 	PQsetNoticeProcessor(c, db_notice, NULL);
 	snprintf(timeout, sizeof(timeout), "%ld", p->statement_timeout);
+	/* No JIT: it compiled the feed anew on every call, for statements
+	 * that each touch a few rows. */
 	res = PQexecParams(c,
 	    "SELECT set_config('statement_timeout', $1, false),"
 	    " set_config('TimeZone', 'UTC', false),"
-	    " set_config('application_name', 'synstackd', false)",
+	    " set_config('application_name', 'synstackd', false),"
+	    " set_config('jit', 'off', false)",
 	    1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		err_set(e, ERR_DB_UNAVAILABLE, "database session setup failed");
@@ -87,6 +150,7 @@ db_connect(struct db_pool *p, struct err *e)
 	char		 timeout[24];
 	const char	*keys[] = { "dbname", "connect_timeout", NULL };
 	const char	*vals[] = { p->url, timeout, NULL };
+	struct db_link	*link = NULL;
 	PGconn		*c;
 
 	/* libpq counts whole seconds and treats 1 as 2. */
@@ -100,12 +164,15 @@ db_connect(struct db_pool *p, struct err *e)
 		PQfinish(c);
 		return NULL;
 	}
-	if (!PQregisterEventProc(c, db_event, "synstack", NULL) ||
-	    !PQsetInstanceData(c, db_event, p)) {
+	if ((link = calloc(1, sizeof(*link))) == NULL ||
+	    !PQregisterEventProc(c, db_event, "synstack", NULL) ||
+	    !PQsetInstanceData(c, db_event, link)) {
 		err_set(e, ERR_INTERNAL, "cannot set up a database connection");
+		free(link);
 		PQfinish(c);
 		return NULL;
 	}
+	link->pool = p;
 	if (db_session_setup(p, c, e) == -1) {
 		PQfinish(c);
 		return NULL;
@@ -287,15 +354,12 @@ db_connection_lost(PGconn *c)
 	return PQstatus(c) != CONNECTION_OK;
 }
 
-/* The statement's result, or NULL with e set. */
+/* The result, or NULL with e set from PostgreSQL's error. */
 static PGresult *
-db_send(PGconn *c, struct err *e, const char *sql, int n,
-    const char *const *params)
+db_check(PGconn *c, PGresult *res, struct err *e)
 {
-	PGresult	*res;
 	const char	*state, *msg;
 
-	res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
 	switch (PQresultStatus(res)) {
 	case PGRES_COMMAND_OK:
 	case PGRES_TUPLES_OK:
@@ -328,6 +392,50 @@ db_send(PGconn *c, struct err *e, const char *sql, int n,
 		strlcpy_ss(e->sqlstate, state, sizeof(e->sqlstate));
 	PQclear(res);
 	return NULL;
+}
+
+/* The statement run by the name it was prepared under on this
+ * connection (prepared now if it was not): one round trip but the
+ * first. */
+static PGresult *
+db_send(PGconn *c, struct err *e, const char *sql, int n,
+    const char *const *params)
+{
+	struct db_link	*l = PQinstanceData(c, db_event);
+	struct db_stmt	*st;
+	PGresult	*res;
+	uint64_t	 h;
+	size_t		 len, i;
+	char		 name[16];
+
+	if (l == NULL)
+		return db_check(c, PQexecParams(c, sql, n, NULL, params, NULL,
+		    NULL, 0), e);
+	h = db_hash(sql, &len);
+	for (i = 0; i < l->n; i++)
+		if (l->stmts[i].hash == h && l->stmts[i].len == len &&
+		    strcmp(l->stmts[i].sql, sql) == 0)
+			break;
+	snprintf(name, sizeof(name), "ss%zu", i);
+	if (i == l->n) {
+		if (l->n == DB_STMTS_MAX)	/* never, but not a failure */
+			return db_check(c, PQexecParams(c, sql, n, NULL, params,
+			    NULL, NULL, 0), e);
+		if ((res = db_check(c, PQprepare(c, name, sql, n, NULL),
+		    e)) == NULL)
+			return NULL;
+		PQclear(res);
+		st = &l->stmts[l->n];
+		if ((st->sql = strdup(sql)) == NULL) {
+			err_set(e, ERR_INTERNAL, "out of memory");
+			return NULL;
+		}
+		st->hash = h;
+		st->len = len;
+		l->n++;
+	}
+	return db_check(c, PQexecPrepared(c, name, n, params, NULL, NULL, 0),
+	    e);
 }
 
 PGresult *
