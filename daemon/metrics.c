@@ -198,6 +198,10 @@ metrics_render(struct db_pool *pool)
 	    " after PostgreSQL closed them.\n"
 	    "# TYPE synstack_db_reconnects_total counter\n"
 	    "synstack_db_reconnects_total %d\n", st.reconnects);
+	mput(&m, "# HELP synstack_db_round_trips_total Statements sent to"
+	    " PostgreSQL (each a round trip), prepares included.\n"
+	    "# TYPE synstack_db_round_trips_total counter\n"
+	    "synstack_db_round_trips_total %lu\n", st.round_trips);
 	mput(&m, "# HELP synstack_gitea_up Whether Gitea answered the last"
 	    " call.\n# TYPE synstack_gitea_up gauge\nsynstack_gitea_up %d\n",
 	    health_gitea_up() ? 1 : 0);

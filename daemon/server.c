@@ -371,8 +371,9 @@ dispatch(struct MHD_Connection *conn, const char *url, const char *method,
 	struct response	 rs;
 	struct err	 e;
 	char		 pathbuf[SERVER_MAX_PATH], allow[64], status[8], ms[24],
-			 bytes_s[24];
+			 bytes_s[24], db[24];
 	enum MHD_Result	 ret;
+	unsigned long	 trips = db_thread_round_trips();
 	size_t		 bytes = 0;
 	long		 elapsed_us;
 	int		 idx = -1;
@@ -436,9 +437,10 @@ dispatch(struct MHD_Connection *conn, const char *url, const char *method,
 		snprintf(status, sizeof(status), "%d", rs.status);
 		snprintf(ms, sizeof(ms), "%ld", elapsed_us / 1000);
 		snprintf(bytes_s, sizeof(bytes_s), "%zu", bytes);
+		snprintf(db, sizeof(db), "%lu", db_thread_round_trips() - trips);
 		log_kv(LOG_INFO, "request", "method", method, "path", url,
-		    "status", status, "ms", ms, "bytes", bytes_s, "remote",
-		    rq.remote, NULL);
+		    "status", status, "ms", ms, "bytes", bytes_s, "db", db,
+		    "remote", rq.remote, NULL);
 	}
 	json_object_put(rs.json);
 	free(rs.text);

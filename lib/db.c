@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,9 @@ struct db_pool {
 	PGconn		**conns;
 	bool		 *busy;
 	int		  waits, reconnects;
+	atomic_ulong	  round_trips;
 };
+
 
 static void
 db_notice(void *arg, const char *msg)
@@ -100,6 +103,25 @@ db_pool_of(PGconn *c)
 	struct db_link	*l = PQinstanceData(c, db_event);
 
 	return l != NULL ? l->pool : NULL;
+}
+
+/* This thread's round trips to the server: the request log's `db`. */
+static _Thread_local unsigned long thread_round_trips;
+
+static void
+db_count_trip(PGconn *c)
+{
+	struct db_pool	*p = db_pool_of(c);
+
+	thread_round_trips++;
+	if (p != NULL)
+		atomic_fetch_add(&p->round_trips, 1);
+}
+
+unsigned long
+db_thread_round_trips(void)
+{
+	return thread_round_trips;
 }
 
 /* FNV-1a: the statement cache's key, with the length. */
@@ -408,6 +430,7 @@ db_send(PGconn *c, struct err *e, const char *sql, int n,
 	size_t		 len, i;
 	char		 name[16];
 
+	db_count_trip(c);
 	if (l == NULL)
 		return db_check(c, PQexecParams(c, sql, n, NULL, params, NULL,
 		    NULL, 0), e);
@@ -425,6 +448,7 @@ db_send(PGconn *c, struct err *e, const char *sql, int n,
 		    e)) == NULL)
 			return NULL;
 		PQclear(res);
+		db_count_trip(c);
 		st = &l->stmts[l->n];
 		if ((st->sql = strdup(sql)) == NULL) {
 			err_set(e, ERR_INTERNAL, "out of memory");
@@ -508,7 +532,10 @@ db_commit(PGconn *c, struct err *e)
 void
 db_rollback(PGconn *c)
 {
-	PGresult	*res = PQexec(c, "ROLLBACK");
+	PGresult	*res;
+
+	db_count_trip(c);
+	res = PQexec(c, "ROLLBACK");
 
 	PQclear(res);
 }
@@ -545,6 +572,7 @@ db_pool_stats(struct db_pool *p, struct db_pool_stats *st)
 	}
 	st->waits = p->waits;
 	st->reconnects = p->reconnects;
+	st->round_trips = atomic_load(&p->round_trips);
 	pthread_mutex_unlock(&p->mtx);
 }
 

@@ -293,7 +293,8 @@ void		 vault_free(char *);
 struct db_pool;
 
 struct db_pool_stats {
-	int	size, open, in_use, waits, reconnects;
+	int		size, open, in_use, waits, reconnects;
+	unsigned long	round_trips;	/* statements sent, prepares included */
 };
 
 struct db_pool	*db_pool_new(const struct conf *, struct err *);
@@ -317,6 +318,8 @@ void		 db_rollback(PGconn *);
 bool		 db_unique_violation(const struct err *);
 bool		 db_retryable(const struct err *);
 void		 db_pool_stats(struct db_pool *, struct db_pool_stats *);
+/* Round trips to PostgreSQL made by the calling thread so far. */
+unsigned long	 db_thread_round_trips(void);
 /* SELECT 1 with latency in microseconds. */
 int		 db_ping(struct db_pool *, long *, struct err *);
 
