@@ -40,6 +40,12 @@ def parse_time(s, name):
     return dt
 
 
+def parse_unix(s, name):
+    """`since` and `before`: Gitea keeps their whole seconds (t.Unix() in
+    GetQueryBeforeSince) and compares updated_unix with those, inclusively."""
+    return parse_time(s, name).replace(microsecond=0)
+
+
 def perms(level):
     return {"admin": level in ("admin", "owner"),
             "push": level in ("write", "admin", "owner"),
@@ -415,9 +421,9 @@ def issue_matches(req, issue, st):
     kind = req.arg("type")
     if kind == "issues" and issue.is_pull or kind == "pulls" and not issue.is_pull:
         return False
-    if req.arg("since") and issue.updated_at < parse_time(req.arg("since"), "since"):
+    if req.arg("since") and issue.updated_at < parse_unix(req.arg("since"), "since"):
         return False
-    if req.arg("before") and issue.updated_at > parse_time(req.arg("before"), "before"):
+    if req.arg("before") and issue.updated_at > parse_unix(req.arg("before"), "before"):
         return False
     if req.arg("labels"):
         names = {st.labels[i].name for i in issue.label_ids if i in st.labels}
@@ -500,7 +506,7 @@ def comments_list(app, req):
     found = [c for c in sorted(app.state.comments.values(), key=lambda c: c.id)
              if c.issue_id == issue.id]
     if req.arg("since"):
-        since = parse_time(req.arg("since"), "since")
+        since = parse_unix(req.arg("since"), "since")
         found = [c for c in found if c.updated_at >= since]
     # Comments send X-Total-Count without Link (issue_comment.go:118).
     return 200, [render.comment(app.state, c) for c in paginate(req, found, with_link=False)]
