@@ -90,6 +90,7 @@ gitea_resp_free(struct gitea_resp *r)
 	free(r->next);
 	memset(r, 0, sizeof(*r));
 	r->total = -1;
+	r->date = -1;
 }
 
 char *
@@ -183,7 +184,8 @@ gitea_header(char *buf, size_t size, size_t nitems, void *arg)
 	else if (strncasecmp(line, "Link:", 5) == 0) {
 		free(r->next);
 		r->next = link_next(line + 5);
-	}
+	} else if (strncasecmp(line, "Date:", 5) == 0)
+		r->date = curl_getdate(line + 5, NULL);
 	return n;
 }
 
@@ -378,6 +380,15 @@ gitea_list(const struct conf *conf, const char *path, const char *query,
     const char *sudo, bool wrapped, gitea_item_fn fn, void *arg,
     struct err *e)
 {
+	return gitea_list_dated(conf, path, query, sudo, wrapped, fn, arg, NULL,
+	    e);
+}
+
+int
+gitea_list_dated(const struct conf *conf, const char *path,
+    const char *query, const char *sudo, bool wrapped, gitea_item_fn fn,
+    void *arg, time_t *date, struct err *e)
+{
 	struct gitea_req	 q = { .method = "GET", .sudo = sudo };
 	struct gitea_resp	 r = { .total = -1 };
 	json_object		*items;
@@ -386,6 +397,8 @@ gitea_list(const struct conf *conf, const char *path, const char *query,
 	long			 page;
 	int			 rc = -1;
 
+	if (date != NULL)
+		*date = -1;
 	for (page = 1; page <= GITEA_MAX_PAGES; page++) {
 		if (cur == NULL) {
 			if (asprintf(&qs, "%s%slimit=%d&page=%ld",
@@ -406,6 +419,8 @@ gitea_list(const struct conf *conf, const char *path, const char *query,
 		free(qs);
 		if (rc == -1)
 			break;
+		if (date != NULL && r.date != -1)
+			*date = r.date;
 		if ((items = gitea_items(r.json, wrapped)) == NULL) {
 			rc = err_set(e, ERR_GITEA_UNAVAILABLE, "Gitea's answer to"
 			    " GET %.200s is not a list", path);

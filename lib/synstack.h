@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <json-c/json.h>
 #include <libpq-fe.h>
@@ -454,6 +455,7 @@ struct gitea_resp {
 	json_object	*json;		/* the answer, or NULL when empty */
 	long		 total;		/* X-Total-Count, -1 when absent */
 	char		*next;		/* path+query of Link rel="next" */
+	time_t		 date;		/* Date, by Gitea's clock; -1 when none */
 	char		 message[256];	/* Gitea's error message */
 };
 
@@ -476,6 +478,11 @@ void		 gitea_resp_free(struct gitea_resp *);
  * wrapped: the items are in {"ok":true,"data":[...]} (/repos/search). */
 int		 gitea_list(const struct conf *, const char *, const char *,
 		     const char *, bool, gitea_item_fn, void *, struct err *);
+/* The same; date receives the Date of the last page's answer (Gitea's
+ * clock, whole seconds), -1 when it sent none. */
+int		 gitea_list_dated(const struct conf *, const char *,
+		     const char *, const char *, bool, gitea_item_fn, void *,
+		     time_t *, struct err *);
 /* GET /api/v1/version; version receives Gitea's version string. */
 int		 gitea_probe(const struct conf *, char *, size_t, struct err *);
 void		 gitea_stats_get(struct gitea_stats *);
