@@ -4,7 +4,8 @@
  * owners become projects; then, per project, one issues listing with
  * `since` (issues and PRs together, never the slow /pulls listing), one
  * collaborators listing, and for each PR that changed its details and
- * reviews.  A quiet instance thus costs about two calls per repository.
+ * reviews.  A quiet instance thus costs 1 + 2 x repositories calls, and
+ * lists nothing it has read before (sync_project() says how).
  * One daemon at a time runs it (an advisory lock); the others skip.
  */
 #include <stdio.h>
@@ -15,6 +16,11 @@
 
 /* "SynStak" + 2: the key of the reconciliation lock. */
 #define MIRROR_LOCK_KEY	"6010416289005593346"
+
+/* How far the cursor stays behind Gitea's clock at a read, in seconds:
+ * a change stamped before the read may commit after it, and a proxy may
+ * write the Date by a clock a little off Gitea's. */
+#define MIRROR_SETTLE	1
 
 struct project_ref {
 	char	 id[37];
@@ -34,6 +40,7 @@ struct item_walk {
 	PGconn			*c;
 	struct project_ref	*p;
 	char			*max_updated;
+	const char		*horizon;	/* epoch; NULL: not known */
 	long			 items;
 };
 
@@ -127,7 +134,8 @@ sync_pull(struct item_walk *w, long number, const char *updated,
 	struct gitea_resp	 r = { .total = -1 };
 	struct review_walk	 rw = { w, number };
 	char			 num[24], path[512];
-	const char		*params[3] = { w->p->id, num, updated };
+	const char		*params[4] = { w->p->id, num, updated,
+				    w->horizon };
 	PGresult		*res;
 	int			 rc = -1;
 
@@ -157,12 +165,14 @@ sync_pull(struct item_walk *w, long number, const char *updated,
 	}
 	/* Gitea's times have whole seconds: a PR read in the second it
 	 * changed may change again within that second under the same
-	 * updated_at.  Only a second safely past marks it read. */
+	 * updated_at.  Only a second before the horizon (by Gitea's clock,
+	 * never the database's) marks it read; a later one is listed, and
+	 * read, again by the next run. */
 	if (rc == 0 && updated != NULL)
 		rc = db_run(w->c, e, "UPDATE pull_requests SET reviews_synced_at"
 		    " = $3::timestamptz WHERE project_id = $1 AND"
-		    " gitea_pr_number = $2 AND $3::timestamptz < now() -"
-		    " interval '2 seconds'", 3, params);
+		    " gitea_pr_number = $2 AND $3::timestamptz <"
+		    " to_timestamp($4::bigint)", 4, params);
 	return rc;
 }
 
@@ -203,20 +213,39 @@ static int
 sync_project(const struct core *core, PGconn *c, struct project_ref *p,
     long *items, struct err *e)
 {
-	struct item_walk	 w = { core, c, p, NULL, 0 };
+	struct item_walk	 w = { core, c, p, NULL, NULL, 0 };
 	json_object		*users = json_object_new_array();
-	const char		*params[2];
-	char			 path[512], query[128];
+	const char		*params[3];
+	char			 path[512], query[128], horizon[24];
 	PGresult		*res;
+	time_t			 date = -1;
 	int			 rc;
 
 	/* Members first: a review counts only if its agent is one. */
 	gitea_repo_path(path, sizeof(path), p->owner, p->name,
 	    "/collaborators");
-	rc = gitea_list(core->conf, path, NULL, NULL, false, collect_user,
-	    users, e);
+	rc = gitea_list_dated(core->conf, path, NULL, NULL, false,
+	    collect_user, users, &date, e);
 	if (rc == 0)
 		rc = store_members(c, p->id, users, e);
+	/*
+	 * The cursor.  Gitea's `since` is inclusive and has whole seconds
+	 * (updated_unix >= since), so a cursor at the newest updated_at seen
+	 * lists that second again on every run.  Gitea sent the Date above
+	 * before it read the issues below: every change the listing misses
+	 * is stamped at that second or later, by the clock that stamps
+	 * updated_at.  Less MIRROR_SETTLE, that is where the next listing
+	 * starts: a second is left behind once it is complete, a change made
+	 * after our read in a second we read is listed again, and the
+	 * database's clock plays no part.  Without a Date (HTTP wants one)
+	 * the cursor is the newest updated_at seen, as it was, and no PR is
+	 * marked read.
+	 */
+	if (rc == 0 && date != -1) {
+		snprintf(horizon, sizeof(horizon), "%lld",
+		    (long long)date - MIRROR_SETTLE);
+		w.horizon = horizon;
+	}
 	/* Without `type` the listing holds issues and PRs; `since` makes a
 	 * quiet repository cost one call. */
 	gitea_repo_path(path, sizeof(path), p->owner, p->name, "/issues");
@@ -229,10 +258,12 @@ sync_project(const struct core *core, PGconn *c, struct project_ref *p,
 		    e);
 	if (rc == 0) {
 		params[0] = p->id;
-		params[1] = w.max_updated;
+		params[1] = w.horizon;
+		params[2] = w.max_updated;
 		if ((res = db_query(c, e, "UPDATE projects SET synced_at = now(),"
 		    " sync_watermark = GREATEST(sync_watermark,"
-		    " $2::timestamptz) WHERE id = $1", 2, params)) == NULL)
+		    " COALESCE(to_timestamp($2::bigint), $3::timestamptz))"
+		    " WHERE id = $1", 3, params)) == NULL)
 			rc = -1;
 		else
 			PQclear(res);
