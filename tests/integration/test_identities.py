@@ -86,7 +86,11 @@ def test_reapproval_keeps_the_same_identity(daemon, gitea_world):
     assert_ok(d.admin_post(f"/api/v1/admin/agents/{a['name']}/suspend"))
     assert_ok(approve(d, a["name"]))
     after = d.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"}).json()["data"]["gitea"]
-    assert after == before
+    d.add_secret(after["token"])
+    # The same Gitea user; the token the suspension revoked is replaced
+    # (SPEC: a suspended agent has no access anywhere, Gitea included).
+    assert after["login"] == before["login"] and after["url"] == before["url"]
+    assert after["token"] != before["token"]
     assert sum(1 for t in gitea_world.emulator.state()["tokens"] if t["user"] == a["name"]) == 1
 
 
