@@ -65,7 +65,7 @@ api_agent_me(struct request *rq, struct response *rs)
 
 	err_clear(&e);
 	if ((gitea = identity_credentials(rq->pool, rq->conf,
-	    &daemon_state.vault, rq->agent.id, &e)) == NULL) {
+	    &daemon_state.vault, rq->agent.id, &rq->agent.elo, &e)) == NULL) {
 		reply_error(rs, &e);
 		return;
 	}

@@ -156,8 +156,16 @@ struct mcp_tool {
 extern const struct mcp_tool mcp_tools[];
 extern const size_t mcp_tools_n;
 
-/* api-hooks.c */
+/* api-hooks.c: deliveries in, and the workers that apply them */
 void		 api_gitea_hook(struct request *, struct response *);
+void		 hooks_start(void);
+void		 hooks_stop(void);
+/* A delivery was stored: a worker applies it now. */
+void		 hooks_wake(void);
+
+/* listen.c: PostgreSQL's notices (agents changed) */
+void		 listen_start(struct db_pool *);
+void		 listen_stop(void);
 
 /* api-admin.c */
 void		 api_admin_agents(struct request *, struct response *);

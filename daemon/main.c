@@ -202,7 +202,9 @@ main(int argc, char *argv[])
 		fatal("%s", e.message);
 	if (migrate(conf) == -1)
 		return 1;
+	listen_start(daemon_state.pool);
 	health_start();
+	hooks_start();
 	if (server_start(conf) == -1)
 		return 1;
 	jobs_start();
@@ -220,8 +222,10 @@ main(int argc, char *argv[])
 	}
 	server_drain(server_conf()->http_drain_timeout);
 	jobs_stop();
+	hooks_stop();
 	server_stop();
 	health_stop();
+	listen_stop();
 	db_pool_free(daemon_state.pool);
 	vault_wipe(&daemon_state.vault);
 	conf_free(daemon_state.conf);

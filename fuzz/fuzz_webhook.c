@@ -7,6 +7,7 @@
  * confirm, does not answer).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum webhook_outcome	 outcome;
 	struct err		 e;
 	const uint8_t		*nl;
+	PGresult		*res;
 	size_t			 tlen;
 
 	if (size < 2 || (nl = memchr(data + 1, '\n', size - 1)) == NULL ||
@@ -35,8 +37,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(type, data + 1, tlen);
 	type[tlen] = '\0';
 	memset(&w, 0, sizeof(w));
-	w.body = (const char *)nl + 1;
 	w.len = size - (size_t)(nl + 1 - data);
+	/* The body ends with a NUL, as the HTTP server's does. */
+	if ((body = malloc(w.len + 1)) == NULL)
+		return 0;
+	memcpy(body, nl + 1, w.len);
+	body[w.len] = '\0';
+	w.body = body;
 	snprintf(id, sizeof(id), "fuzz-%ld-%lu", (long)getpid(), ++count);
 	w.delivery = id;
 	w.event = type;
@@ -55,11 +62,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else
 		w.signature = type;
 	err_clear(&e);
-	if (webhook_receive(env->core.pool, env->conf, &w, &outcome, &e) ==
+	if (webhook_receive(env->core.pool, env->conf, &w, &outcome, row, &e) ==
 	    -1 && e.code == ERR_INTERNAL) {
 		fprintf(stderr, "fuzz: internal error: %s %s\n", e.message,
 		    e.detail);
 		abort();
 	}
+	free(body);
+	/* What was queued is applied, as the worker would. */
+	while (outcome == WEBHOOK_QUEUED) {
+		err_clear(&e);
+		if (webhook_apply_next(env->core.pool, env->conf, &e) != 1)
+			break;
+	}
+	/* One put off (Gitea does not answer here) would hold up every
+	 * later input of its repository. */
+	if (outcome == WEBHOOK_QUEUED && (res = db_exec(env->core.pool, &e,
+	    "UPDATE webhook_deliveries SET processed_at = now()"
+	    " WHERE processed_at IS NULL", 0, NULL)) != NULL)
+		PQclear(res);
 	return 0;
 }

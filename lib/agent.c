@@ -117,6 +117,7 @@ agent_authenticate(struct db_pool *p, const char *key, struct agent *out,
 	char		 hash[HASH_HEX_LEN + 1];
 	const char	*params[1] = { hash };
 	PGresult	*res;
+	unsigned long	 generation;
 
 	if (!key_well_formed(key)) {
 		err_set(e, ERR_UNAUTHORIZED, "missing or malformed agent key");
@@ -125,6 +126,8 @@ agent_authenticate(struct db_pool *p, const char *key, struct agent *out,
 		return -1;
 	}
 	key_hash_hex(key, hash);
+	if (keycache_get(hash, out, &generation))
+		return 0;
 	res = db_exec(p, e, "SELECT " AGENT_COLUMNS " FROM agents"
 	    " WHERE api_key_hash = $1", 1, params);
 	if (res == NULL)
@@ -143,6 +146,7 @@ agent_authenticate(struct db_pool *p, const char *key, struct agent *out,
 	if (strcmp(out->status, "suspended") == 0)
 		return err_set(e, ERR_SUSPENDED, "agent '%s' is suspended",
 		    out->name);
+	keycache_put(hash, out, generation);
 	return 0;
 }
 
@@ -390,6 +394,8 @@ agent_transition(const struct core *core, const struct actor *who,
 	if (audit_write(c, who, t->action, "agent", out->id, detail, e) == -1 ||
 	    db_commit(c, e) == -1)
 		goto fail;
+	/* Before the admin hears of it: the listener may be a moment late. */
+	keycache_forget(out->id);
 	db_release(core->pool, c);
 	identity_free(&id);
 	free(fresh_token);

@@ -8,6 +8,7 @@
  * server is back, and no daemon restart.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -590,4 +591,121 @@ db_ping(struct db_pool *p, long *usec, struct err *e)
 	*usec = (t1.tv_sec - t0.tv_sec) * 1000000L +
 	    (t1.tv_nsec - t0.tv_nsec) / 1000;
 	return 0;
+}
+
+/*
+ * A connection of its own that LISTENs: PostgreSQL's notices of what
+ * changed (agents, deliveries queued) reach every daemon at commit.
+ * Lost, it is opened again a second later; the caller learns of both
+ * from db_listener_wait's answer, since notices sent meanwhile are gone.
+ */
+struct db_listener {
+	struct db_pool		*pool;
+	const char *const	*channels;
+	PGconn			*c;
+	long			 retry_at;	/* now_ms() */
+};
+
+struct db_listener *
+db_listener_new(struct db_pool *p, const char *const *channels)
+{
+	struct db_listener	*l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	l->pool = p;
+	l->channels = channels;
+	return l;
+}
+
+void
+db_listener_free(struct db_listener *l)
+{
+	if (l == NULL)
+		return;
+	PQfinish(l->c);
+	free(l);
+}
+
+static void
+db_listener_drop(struct db_listener *l, const char *why)
+{
+	log_warn("database listener lost (%s); notices resume when it is back",
+	    why);
+	PQfinish(l->c);
+	l->c = NULL;
+	l->retry_at = now_ms() + 1000;
+}
+
+static int
+db_listener_open(struct db_listener *l)
+{
+	char		 timeout[24], sql[128], *id;
+	/* Over TCP, a peer gone silent is found within a minute. */
+	const char	*keys[] = { "dbname", "connect_timeout", "keepalives_idle",
+			    "keepalives_interval", "keepalives_count", NULL };
+	const char	*vals[] = { l->pool->url, timeout, "20", "10", "3",
+			    NULL };
+	PGresult	*res;
+	size_t		 i;
+
+	snprintf(timeout, sizeof(timeout), "%ld",
+	    l->pool->connect_timeout < 2000 ? 2 :
+	    l->pool->connect_timeout / 1000);
+	l->c = PQconnectdbParams(keys, vals, 1);
+	if (l->c == NULL || PQstatus(l->c) != CONNECTION_OK) {
+		PQfinish(l->c);
+		l->c = NULL;
+		l->retry_at = now_ms() + 1000;
+		return -1;
+	}
+	for (i = 0; l->channels[i] != NULL; i++) {
+		if ((id = PQescapeIdentifier(l->c, l->channels[i],
+		    strlen(l->channels[i]))) == NULL) {
+			db_listener_drop(l, "out of memory");
+			return -1;
+		}
+		snprintf(sql, sizeof(sql), "LISTEN %s", id);
+		PQfreemem(id);
+		res = PQexec(l->c, sql);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			PQclear(res);
+			db_listener_drop(l, PQerrorMessage(l->c));
+			return -1;
+		}
+		PQclear(res);
+	}
+	return 0;
+}
+
+int
+db_listener_wait(struct db_listener *l, long ms,
+    void (*fn)(const char *, const char *, void *), void *arg)
+{
+	struct pollfd	 pfd;
+	struct timespec	 ts = { ms / 1000, (ms % 1000) * 1000000L };
+	PGnotify	*n;
+
+	if (l->c == NULL && (now_ms() < l->retry_at ||
+	    db_listener_open(l) == -1)) {
+		nanosleep(&ts, NULL);
+		return 0;
+	}
+	pfd.fd = PQsocket(l->c);
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, (int)ms) == -1 && errno != EINTR) {
+		db_listener_drop(l, strerror(errno));
+		return 0;
+	}
+	if (pfd.revents != 0 && (PQconsumeInput(l->c) == 0 ||
+	    PQstatus(l->c) != CONNECTION_OK)) {
+		db_listener_drop(l, PQerrorMessage(l->c));
+		return 0;
+	}
+	while ((n = PQnotifies(l->c)) != NULL) {
+		fn(n->relname, n->extra, arg);
+		PQfreemem(n);
+	}
+	return 1;
 }

@@ -158,17 +158,19 @@ out:
 
 json_object *
 identity_credentials(struct db_pool *p, const struct conf *conf,
-    const struct vault *v, const char *agent_id, struct err *e)
+    const struct vault *v, const char *agent_id, long *elo, struct err *e)
 {
 	const char	*params[1] = { agent_id };
 	char		 ad[96], *token;
 	PGresult	*res;
 	json_object	*o;
 
-	res = db_exec(p, e, "SELECT gitea_username, gitea_token_sealed"
+	res = db_exec(p, e, "SELECT gitea_username, gitea_token_sealed, elo"
 	    " FROM agents WHERE id = $1", 1, params);
 	if (res == NULL)
 		return NULL;
+	if (elo != NULL && PQntuples(res) > 0)
+		*elo = strtol(PQgetvalue(res, 0, 2), NULL, 10);
 	if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0) ||
 	    PQgetisnull(res, 0, 1)) {
 		PQclear(res);

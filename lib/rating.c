@@ -166,7 +166,7 @@ const char rating_recent_sql[] =
     "  pr.gitea_pr_number AS pull, v.rating_after AS rating,"
     "  ss_iso(v.created_at) AS at"
     " FROM elo_events v"
-    " LEFT JOIN pull_requests pr ON 'pull:' || pr.id = v.source"
+    " LEFT JOIN pull_requests pr ON pr.id = v.pull_id"
     " LEFT JOIN projects p ON p.id = pr.project_id"
     " WHERE v.agent_id = $1 ORDER BY v.created_at DESC, v.id LIMIT 5";
 

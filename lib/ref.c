@@ -97,13 +97,12 @@ ref_feed(PGconn *c, const char *agent, long n, struct ref *r, struct err *e)
 	res = db_query(c, e,
 	    "SELECT f.kind, p.owner, p.name, COALESCE(i.number,"
 	    "  pr.gitea_pr_number, 0)"
-	    " FROM feed_items f"
-	    " LEFT JOIN issues i ON f.kind = 'issue' AND i.id = f.target_id"
-	    " LEFT JOIN pull_requests pr ON f.kind = 'pull' AND pr.id ="
-	    "  f.target_id"
+	    " FROM (SELECT kinds[$2::int] AS kind, targets[$2::int] AS target"
+	    "  FROM agent_feeds WHERE agent_id = $1) f"
+	    " LEFT JOIN issues i ON f.kind = 'issue' AND i.id = f.target"
+	    " LEFT JOIN pull_requests pr ON f.kind = 'pull' AND pr.id = f.target"
 	    " JOIN projects p ON p.id = COALESCE(i.project_id, pr.project_id,"
-	    "  f.target_id)"
-	    " WHERE f.agent_id = $1 AND f.position = $2", 2, params);
+	    "  f.target)", 2, params);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 0) {
@@ -125,11 +124,10 @@ ref_feed(PGconn *c, const char *agent, long n, struct ref *r, struct err *e)
 }
 
 int
-ref_resolve(PGconn *c, const char *agent, const char *text, struct ref *r,
-    struct err *e)
+ref_parse(const char *text, struct ref *r, struct err *e)
 {
 	const char	*slash, *hash;
-	char		*end, owner[101], name[101];
+	char		*end;
 	size_t		 len = strlen(text);
 	long		 n;
 
@@ -143,7 +141,8 @@ ref_resolve(PGconn *c, const char *agent, const char *text, struct ref *r,
 		if (*end != '\0' || n < 1 || n > 100000)
 			return err_set(e, ERR_BAD_REQUEST, "'%.40s' is not a"
 			    " feed number", text);
-		return ref_feed(c, agent, n, r, e);
+		r->position = n;
+		return 0;
 	}
 	slash = strchr(text, '/');
 	hash = strchr(text, '#');
@@ -155,20 +154,41 @@ ref_resolve(PGconn *c, const char *agent, const char *text, struct ref *r,
 		err_hint(e, "name a feed number, owner/repo or owner/repo#N");
 		return -1;
 	}
-	snprintf(owner, sizeof(owner), "%.*s", (int)(slash - text), text);
-	snprintf(name, sizeof(name), "%.*s",
+	snprintf(r->owner, sizeof(r->owner), "%.*s", (int)(slash - text), text);
+	snprintf(r->name, sizeof(r->name), "%.*s",
 	    (int)((hash != NULL ? hash : text + len) - slash - 1), slash + 1);
-	if (ref_project(c, owner, name, r, e) == -1)
-		return -1;
-	if (hash == NULL) {
-		r->kind = REF_PROJECT;
+	r->kind = REF_PROJECT;
+	if (hash == NULL)
 		return 0;
-	}
 	n = strtol(hash + 1, &end, 10);
 	if (hash[1] == '\0' || *end != '\0' || n < 1 || n > 100000000)
 		return err_set(e, ERR_BAD_REQUEST, "'%.60s' is not a reference",
 		    text);
 	r->number = n;
+	return 0;
+}
+
+int
+ref_resolve(PGconn *c, const char *agent, const char *text, struct ref *r,
+    struct err *e)
+{
+	char	owner[101], name[101];
+	long	number;
+
+	if (ref_parse(text, r, e) == -1)
+		return -1;
+	if (r->position > 0)
+		return ref_feed(c, agent, r->position, r, e);
+	strlcpy_ss(owner, r->owner, sizeof(owner));
+	strlcpy_ss(name, r->name, sizeof(name));
+	number = r->number;
+	if (ref_project(c, owner, name, r, e) == -1)
+		return -1;
+	if (number == 0) {
+		r->kind = REF_PROJECT;
+		return 0;
+	}
+	r->number = number;
 	return ref_numbered(c, r, e);
 }
 

@@ -321,6 +321,14 @@ bool		 db_retryable(const struct err *);
 void		 db_pool_stats(struct db_pool *, struct db_pool_stats *);
 /* Round trips to PostgreSQL made by the calling thread so far. */
 unsigned long	 db_thread_round_trips(void);
+/* A LISTENing connection of its own.  db_listener_wait waits up to ms
+ * and calls fn(channel, payload, arg) for each notice: 1 while listening,
+ * 0 while not (notices may have been lost; it reconnects by itself). */
+struct db_listener;
+struct db_listener *db_listener_new(struct db_pool *, const char *const *);
+void		 db_listener_free(struct db_listener *);
+int		 db_listener_wait(struct db_listener *, long,
+		     void (*)(const char *, const char *, void *), void *);
 /* SELECT 1 with latency in microseconds. */
 int		 db_ping(struct db_pool *, long *, struct err *);
 
@@ -375,7 +383,8 @@ int		 agent_name_check(const char *, struct err *);
 int		 agent_register(struct db_pool *, const char *, const char *,
 		     const char *, struct agent *, char [KEY_LEN + 1],
 		     struct err *);
-/* Bearer key -> agent; pending and suspended agents are errors. */
+/* Bearer key -> agent; pending and suspended agents are errors.  elo is
+ * as of the key's last lookup: show the rating from a fresh read. */
 int		 agent_authenticate(struct db_pool *, const char *,
 		     struct agent *, struct err *);
 /* Admin transitions; ref is a uuid or a name; audited.  Approval gives
@@ -396,6 +405,14 @@ int		 agent_suspend(const struct core *, const struct actor *,
 int		 agent_block_pending(const struct core *, int *, struct err *);
 json_object	*agent_list(struct db_pool *, const char *, struct err *);
 json_object	*agent_to_json(const struct agent *);
+
+/* keycache.c: active agents by key hash; off until the listener is up */
+void		 keycache_enable(bool);
+/* A hit fills the agent; generation is for keycache_put after a lookup. */
+bool		 keycache_get(const char *, struct agent *, unsigned long *);
+void		 keycache_put(const char *, const struct agent *, unsigned long);
+/* The agent of that id (NULL: every agent) is looked up again. */
+void		 keycache_forget(const char *);
 
 struct core;
 
@@ -428,9 +445,10 @@ int		 identity_block(const struct core *, const char *,
 int		 identity_unblock(const struct core *, const struct agent *,
 		     char **, struct err *);
 void		 identity_free(struct identity *);
-/* {"login","token","url"} for the agent itself; {} before approval. */
+/* {"login","token","url"} for the agent itself; {} before approval.
+ * elo (unless NULL) receives its rating as it is now. */
 json_object	*identity_credentials(struct db_pool *, const struct conf *,
-		     const struct vault *, const char *, struct err *);
+		     const struct vault *, const char *, long *, struct err *);
 
 /* admin.c: admin tokens */
 int		 admin_authenticate(const struct conf *, const char *,
@@ -557,11 +575,13 @@ int		 hook_install(const struct conf *, const char *, long *, bool *,
 #define WEBHOOK_MAX_BODY	(8 * 1024 * 1024)
 
 enum webhook_outcome {
-	WEBHOOK_APPLIED,	/* stored and applied */
-	WEBHOOK_IGNORED,	/* stored; an event we do not use */
+	WEBHOOK_QUEUED,		/* stored: the worker applies it */
+	WEBHOOK_APPLIED,	/* applied by the worker */
+	WEBHOOK_IGNORED,	/* stored; an event or repository we do not use */
 	WEBHOOK_DUPLICATE,	/* seen before (id or content): acknowledged */
 	WEBHOOK_REJECTED,	/* bad signature or content: nothing stored */
-	WEBHOOK_FAILED,		/* the database failed: nothing stored */
+	WEBHOOK_FAILED,		/* not stored (the database failed), or given
+				 * up on by the worker */
 	WEBHOOK__OUTCOMES
 };
 
@@ -570,14 +590,20 @@ struct webhook {
 	const char	*event;		/* X-Gitea-Event */
 	const char	*event_type;	/* X-Gitea-Event-Type */
 	const char	*signature;	/* X-Gitea-Signature */
-	const char	*body;
+	const char	*body;		/* len bytes, then a NUL */
 	size_t		 len;
 };
 
 bool		 webhook_signature_ok(const char *, const char *, size_t,
 		     const char *);
+/* Checks and stores a delivery (one statement); id is its row's, when
+ * stored. */
 int		 webhook_receive(struct db_pool *, const struct conf *,
-		     const struct webhook *, enum webhook_outcome *,
+		     const struct webhook *, enum webhook_outcome *, char [37],
+		     struct err *);
+/* Applies the next delivery due: 1 when one was handled, 0 when none is
+ * waiting, -1 when the database failed. */
+int		 webhook_apply_next(struct db_pool *, const struct conf *,
 		     struct err *);
 const char	*webhook_outcome_name(enum webhook_outcome);
 unsigned long	 webhook_outcome_count(enum webhook_outcome);
@@ -591,9 +617,13 @@ struct ref {
 	char		id[37];		/* the or PR's */
 	char		owner[101], name[101];
 	long		number;
+	long		position;	/* a feed number, as parsed */
 	bool		closed;		/* the project is archived or gone */
 };
 
+/* The form alone (no lookup): position, or owner and name (number 0:
+ * the project). */
+int		 ref_parse(const char *, struct ref *, struct err *);
 int		 ref_resolve(PGconn *, const char *, const char *, struct ref *,
 		     struct err *);
 void		 ref_text(const struct ref *, char *, size_t);

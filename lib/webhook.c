@@ -1,7 +1,8 @@
 /*
  * webhook.c: Gitea's deliveries.  The signature is checked in constant
- * time over the raw bytes before anything is parsed; a delivery is stored
- * and its effects applied in one transaction, acknowledged after commit.
+ * time over the raw bytes before anything is parsed; a delivery is
+ * acknowledged once stored (one insert), and applied by the worker below,
+ * in order per repository.
  * A delivery id seen before, or the same bytes of the same event type
  * (Gitea's "Replay" sends them under a new id), is acknowledged and not
  * applied again.  Unknown events and fields are accepted and ignored.
@@ -23,6 +24,7 @@
 static atomic_ulong	outcomes[WEBHOOK__OUTCOMES];
 
 static const char *const outcome_names[WEBHOOK__OUTCOMES] = {
+	[WEBHOOK_QUEUED] = "queued",
 	[WEBHOOK_APPLIED] = "applied",
 	[WEBHOOK_IGNORED] = "ignored",
 	[WEBHOOK_DUPLICATE] = "duplicate",
@@ -377,26 +379,30 @@ apply_push(struct apply_ctx *x, json_object *body, struct err *e)
 	    " $3 ~ ('(^|[^0-9])' || i.number || '([^0-9]|$)')", 3, params);
 }
 
+/* Each event type we use, what it must hold to be applied (checked when
+ * it arrives, so a delivery that cannot be is refused, not queued), and
+ * its applier. */
 static const struct webhook_applier {
 	const char	*event_type;
+	const char	*needs;		/* a number at this path */
 	int		(*apply)(struct apply_ctx *, json_object *,
 			    struct err *);
 } appliers[] = {
-	{ "repository", apply_repository },
-	{ "issues", apply_issue },
-	{ "issue_assign", apply_issue },
-	{ "issue_label", apply_issue },
-	{ "issue_milestone", apply_issue },
-	{ "issue_comment", apply_issue },
-	{ "pull_request", apply_pull },
-	{ "pull_request_sync", apply_pull },
-	{ "pull_request_assign", apply_pull },
-	{ "pull_request_label", apply_pull },
-	{ "pull_request_milestone", apply_pull },
-	{ "pull_request_review_approved", apply_review },
-	{ "pull_request_review_rejected", apply_review },
-	{ "pull_request_review_comment", apply_review },
-	{ "push", apply_push },
+	{ "repository", NULL, apply_repository },
+	{ "issues", "issue.number", apply_issue },
+	{ "issue_assign", "issue.number", apply_issue },
+	{ "issue_label", "issue.number", apply_issue },
+	{ "issue_milestone", "issue.number", apply_issue },
+	{ "issue_comment", "issue.number", apply_issue },
+	{ "pull_request", "pull_request.number", apply_pull },
+	{ "pull_request_sync", "pull_request.number", apply_pull },
+	{ "pull_request_assign", "pull_request.number", apply_pull },
+	{ "pull_request_label", "pull_request.number", apply_pull },
+	{ "pull_request_milestone", "pull_request.number", apply_pull },
+	{ "pull_request_review_approved", "pull_request.number", apply_review },
+	{ "pull_request_review_rejected", "pull_request.number", apply_review },
+	{ "pull_request_review_comment", "pull_request.number", apply_review },
+	{ "push", NULL, apply_push },
 };
 
 static const struct webhook_applier *
@@ -423,123 +429,25 @@ header_ok(const char *v, size_t max)
 	return true;
 }
 
-/* One delivery in one transaction: stored, then applied, or nothing of
- * it stays (the reconciliation converges on what is lost).  APPLY_CONFIRM
- * when Gitea must be read first (x->need says what). */
-static int
-webhook_store(PGconn *c, const struct webhook *w, const char *type,
-    const char *key, json_object *body, struct apply_ctx *x,
-    enum webhook_outcome *outcome, struct err *e)
-{
-	const struct webhook_applier	*ap;
-	const char			*params[4];
-	PGresult			*res;
-	char				 id[37];
-	int				 applied = 1;
 
-	x->c = c;
-	x->project[0] = '\0';
-	x->need = -1;
-	if (db_begin(c, e) == -1)
-		return -1;
-	params[0] = w->delivery;
-	params[1] = w->event != NULL ? w->event : type;
-	params[2] = type;
-	params[3] = key;
-	res = db_query(c, e, "INSERT INTO webhook_deliveries (delivery_id,"
-	    " event, event_type, content_key) VALUES ($1, $2, $3, $4)"
-	    " ON CONFLICT DO NOTHING RETURNING id", 4, params);
-	if (res == NULL)
-		goto fail;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		*outcome = WEBHOOK_DUPLICATE;
-		return db_commit(c, e);
-	}
-	strlcpy_ss(id, PQgetvalue(res, 0, 0), sizeof(id));
-	PQclear(res);
-	ap = applier_for(type);
-	if (ap != NULL && (applied = ap->apply(x, body, e)) == -1)
-		goto fail;
-	if (applied == APPLY_CONFIRM) {
-		db_rollback(c);
-		if (x->need == -1)
-			return err_set(e, ERR_INTERNAL, "a delivery needs more"
-			    " than %d reads of Gitea", WEBHOOK_CONFIRMS);
-		return APPLY_CONFIRM;
-	}
-	*outcome = ap != NULL && applied == 0 ? WEBHOOK_APPLIED :
-	    WEBHOOK_IGNORED;
-	params[0] = id;
-	params[1] = outcome_names[*outcome];
-	if (db_run(c, e, "UPDATE webhook_deliveries SET processed_at = now(),"
-	    " outcome = $2 WHERE id = $1", 2, params) == -1)
-		goto fail;
-	return db_commit(c, e);
-fail:
-	db_rollback(c);
-	return -1;
-}
-
-/* Applies a delivery, reading Gitea (no connection held) when asked. */
-static int
-webhook_apply(struct db_pool *p, const struct conf *conf,
-    const struct webhook *w, const char *type, const char *key,
-    json_object *body, enum webhook_outcome *outcome, struct err *e)
-{
-	struct apply_ctx	 x;
-	PGconn			*c = NULL;
-	int			 try = 1, reads = 0, rc, i;
-
-	memset(&x, 0, sizeof(x));
-	x.conf = conf;
-	x.type = type;
-	for (;;) {
-		if (c == NULL && (c = db_acquire(p, e)) == NULL) {
-			rc = -1;
-			break;
-		}
-		rc = webhook_store(c, w, type, key, body, &x, outcome, e);
-		if (rc == APPLY_CONFIRM) {
-			db_release(p, c);
-			c = NULL;
-			if (reads++ == WEBHOOK_CONFIRMS || confirm_fetch(conf,
-			    &x.asked[x.need], e) == -1) {
-				rc = -1;
-				break;
-			}
-			continue;
-		}
-		/*
-		 * Two first deliveries of one repository may race on a unique
-		 * index that ON CONFLICT does not arbitrate (its name): the
-		 * loser's transaction is simply run again, and finds the
-		 * winner's row.
-		 */
-		if (rc == 0 || try == WEBHOOK_TRIES || !db_retryable(e))
-			break;
-		try++;
-		err_clear(e);
-	}
-	if (c != NULL)
-		db_release(p, c);
-	for (i = 0; i < x.nasked; i++)
-		json_object_put(x.asked[i].json);
-	return rc;
-}
+/* -- receiving: one durable insert, then the answer --------------------- */
 
 int
 webhook_receive(struct db_pool *p, const struct conf *conf,
-    const struct webhook *w, enum webhook_outcome *outcome, struct err *e)
+    const struct webhook *w, enum webhook_outcome *outcome, char id[37],
+    struct err *e)
 {
-	const char			*type;
-	char				 key[HASH_HEX_LEN + 1];
+	const struct webhook_applier	*ap;
+	const char			*type, *params[7];
+	char				 key[HASH_HEX_LEN + 1], repo[24];
 	json_object			*body = NULL;
 	crypto_hash_sha256_state	 st;
 	unsigned char			 raw[32];
-	int				 rc;
+	PGresult			*res;
+	long				 n;
 
 	*outcome = WEBHOOK_REJECTED;
+	id[0] = '\0';
 	if (conf->gitea_webhook_secret == NULL) {
 		err_set(e, ERR_UNAUTHORIZED, "webhooks are not configured here");
 		err_hint(e, "set gitea.webhook_secret_file and run synstackd"
@@ -566,6 +474,21 @@ webhook_receive(struct db_pool *p, const struct conf *conf,
 			    " JSON object");
 		goto count;
 	}
+	/* What an applier needs is checked now: a delivery that could never
+	 * be applied is refused, not queued. */
+	if ((ap = applier_for(type)) != NULL) {
+		if (!json_path_long(body, "repository.id", &n)) {
+			err_set(e, ERR_BAD_REQUEST, "the delivery has no"
+			    " repository id");
+			goto count;
+		}
+		snprintf(repo, sizeof(repo), "%ld", n);
+		if (ap->needs != NULL && !json_path_long(body, ap->needs, &n)) {
+			err_set(e, ERR_BAD_REQUEST, "the delivery has no %s",
+			    ap->needs);
+			goto count;
+		}
+	}
 	/* The content key: the same bytes of the same kind of event. */
 	crypto_hash_sha256_init(&st);
 	crypto_hash_sha256_update(&st, (const unsigned char *)type,
@@ -575,17 +498,32 @@ webhook_receive(struct db_pool *p, const struct conf *conf,
 	crypto_hash_sha256_final(&st, raw);
 	sodium_bin2hex(key, sizeof(key), raw, sizeof(raw));
 
+	/* Stored, it is safe: acknowledged now, applied by the worker.  An
+	 * event we do not use is stored as done (for the duplicates). */
+	params[0] = w->delivery;
+	params[1] = w->event != NULL ? w->event : type;
+	params[2] = type;
+	params[3] = key;
+	params[4] = ap != NULL ? w->body : NULL;
+	params[5] = ap != NULL ? repo : "0";
+	params[6] = ap != NULL ? "received" : "ignored";
 	*outcome = WEBHOOK_FAILED;
-	rc = webhook_apply(p, conf, w, type, key, body, outcome, e);
-	if (rc == -1) {
-		*outcome = e->code == ERR_BAD_REQUEST ? WEBHOOK_REJECTED :
-		    WEBHOOK_FAILED;
-		if (e->code == ERR_INTERNAL || e->code == ERR_DB_UNAVAILABLE ||
-		    e->code == ERR_GITEA_UNAVAILABLE)
-			log_error("webhook %s (%s) failed: %s", w->delivery,
-			    type, e->message);
+	if ((res = db_exec(p, e, "INSERT INTO webhook_deliveries (delivery_id,"
+	    " event, event_type, content_key, body, repo_id, outcome,"
+	    " processed_at) VALUES ($1, $2, $3, $4, $5, $6::bigint, $7,"
+	    " CASE WHEN $7 = 'ignored' THEN now() END)"
+	    " ON CONFLICT DO NOTHING RETURNING id", 7, params)) == NULL) {
+		log_error("webhook %s (%s) not stored: %s", w->delivery, type,
+		    e->message);
 		goto count;
 	}
+	if (PQntuples(res) == 0)
+		*outcome = WEBHOOK_DUPLICATE;
+	else {
+		strlcpy_ss(id, PQgetvalue(res, 0, 0), 37);
+		*outcome = ap != NULL ? WEBHOOK_QUEUED : WEBHOOK_IGNORED;
+	}
+	PQclear(res);
 	json_object_put(body);
 	atomic_fetch_add(&outcomes[*outcome], 1);
 	return 0;
@@ -593,4 +531,156 @@ count:
 	json_object_put(body);
 	atomic_fetch_add(&outcomes[*outcome], 1);
 	return -1;
+}
+
+/* -- applying: the worker ------------------------------------------------
+ * The oldest delivery whose repository has no older one waiting is taken
+ * with its row locked (SKIP LOCKED: daemons share the queue), applied in
+ * a savepoint of the same transaction, and marked done as it commits: its
+ * effects and its mark are one commit, so a daemon killed meanwhile
+ * leaves it waiting for the next worker, whole.  Gitea is read with the
+ * transaction open (only the delivery's row is held).  A failure for
+ * which Gitea or the database may be to blame is tried again later. */
+
+#define WEBHOOK_ATTEMPTS	5	/* then "failed": the reconciliation
+					 * converges on what it missed */
+
+static const char take_sql[] =
+    "SELECT d.id, d.delivery_id, d.event_type, d.body FROM webhook_deliveries d"
+    " WHERE d.processed_at IS NULL AND d.next_attempt_at <= now()"
+    "  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o"
+    "   WHERE o.processed_at IS NULL AND o.repo_id = d.repo_id"
+    "   AND o.seq < d.seq)"
+    " ORDER BY d.seq LIMIT 1 FOR UPDATE SKIP LOCKED";
+
+/* The applier's verdict on a delivery, Gitea read as it asks. */
+static int
+webhook_apply(struct apply_ctx *x, const struct webhook_applier *ap,
+    json_object *body, struct err *e)
+{
+	int	tries = 1, reads = 0, rc;
+
+	for (;;) {
+		x->project[0] = '\0';
+		x->need = -1;
+		if (db_run(x->c, e, "SAVEPOINT apply", 0, NULL) == -1)
+			return -1;
+		rc = ap->apply(x, body, e);
+		if (rc != 0 && rc != 1 && db_run(x->c, e,
+		    "ROLLBACK TO SAVEPOINT apply", 0, NULL) == -1)
+			return -1;
+		if (rc == APPLY_CONFIRM) {
+			if (x->need == -1)
+				return err_set(e, ERR_INTERNAL, "a delivery needs"
+				    " more than %d reads of Gitea",
+				    WEBHOOK_CONFIRMS);
+			if (reads++ == WEBHOOK_CONFIRMS || confirm_fetch(x->conf,
+			    &x->asked[x->need], e) == -1)
+				return -1;
+			continue;
+		}
+		/*
+		 * Two first deliveries of one repository may race on a unique
+		 * index that ON CONFLICT does not arbitrate (its name): the
+		 * loser simply applies again, and finds the winner's row.
+		 */
+		if (rc != -1 || tries++ == WEBHOOK_TRIES || !db_retryable(e))
+			return rc;
+		err_clear(e);
+	}
+}
+
+int
+webhook_apply_next(struct db_pool *p, const struct conf *conf,
+    struct err *e)
+{
+	const struct webhook_applier	*ap;
+	struct apply_ctx		 x;
+	enum webhook_outcome		 outcome;
+	struct err			 ae;
+	json_object			*body = NULL;
+	const char			*params[4], *text;
+	char				 id[37], max[12], delivery[65],
+					 type[65];
+	PGconn				*c;
+	PGresult			*res;
+	int				 rc, i;
+
+	if ((c = db_acquire(p, e)) == NULL)
+		return -1;
+	if (db_begin(c, e) == -1 ||
+	    (res = db_query(c, e, take_sql, 0, NULL)) == NULL) {
+		db_rollback(c);
+		db_release(p, c);
+		return -1;
+	}
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		rc = db_commit(c, e);
+		db_release(p, c);
+		return rc;
+	}
+	memset(&x, 0, sizeof(x));
+	x.c = c;
+	x.conf = conf;
+	strlcpy_ss(id, PQgetvalue(res, 0, 0), sizeof(id));
+	strlcpy_ss(delivery, PQgetvalue(res, 0, 1), sizeof(delivery));
+	strlcpy_ss(type, PQgetvalue(res, 0, 2), sizeof(type));
+	x.type = type;
+	text = PQgetvalue(res, 0, 3);
+	err_clear(&ae);
+	/* Checked as it came in: this fails only if the table was edited. */
+	if ((ap = applier_for(x.type)) == NULL ||
+	    (body = json_parse_strict(text, strlen(text), WEBHOOK_MAX_DEPTH,
+	    &ae)) == NULL)
+		rc = err_set(&ae, ERR_BAD_REQUEST, "the stored delivery cannot"
+		    " be applied");
+	else
+		rc = webhook_apply(&x, ap, body, &ae);
+	PQclear(res);
+	params[0] = id;
+	if (rc != -1) {
+		outcome = rc == 0 ? WEBHOOK_APPLIED : WEBHOOK_IGNORED;
+		params[1] = outcome_names[outcome];
+		rc = db_run(c, e, "UPDATE webhook_deliveries SET processed_at ="
+		    " now(), outcome = $2, body = NULL, error = NULL"
+		    " WHERE id = $1", 2, params);
+	} else {
+		/* Gitea away or the database failing: again, later.  Anything
+		 * else would fail again: failed at once. */
+		snprintf(max, sizeof(max), "%d", ae.code == ERR_GITEA_UNAVAILABLE ||
+		    ae.code == ERR_DB_UNAVAILABLE || ae.sqlstate[0] != '\0' ?
+		    WEBHOOK_ATTEMPTS : 1);
+		params[1] = ae.message;
+		params[2] = max;
+		log_warn("webhook %s (%s): %s", delivery, x.type, ae.message);
+		res = db_query(c, e, "UPDATE webhook_deliveries SET"
+		    " attempts = attempts + 1, error = $2,"
+		    " next_attempt_at = now() + least(interval '1 second' *"
+		    "  2 ^ attempts, interval '1 minute'),"
+		    " outcome = CASE WHEN attempts + 1 >= $3::int THEN 'failed'"
+		    "  ELSE outcome END,"
+		    " processed_at = CASE WHEN attempts + 1 >= $3::int THEN now()"
+		    "  END,"
+		    " body = CASE WHEN attempts + 1 >= $3::int THEN NULL"
+		    "  ELSE body END"
+		    " WHERE id = $1 RETURNING processed_at IS NOT NULL", 3,
+		    params);
+		rc = res == NULL ? -1 : 0;
+		/* Counted once, when it is given up on. */
+		outcome = res != NULL && PQgetvalue(res, 0, 0)[0] == 't' ?
+		    WEBHOOK_FAILED : WEBHOOK__OUTCOMES;
+		PQclear(res);
+	}
+	if (rc == 0)
+		rc = db_commit(c, e);
+	if (rc == -1)
+		db_rollback(c);
+	else if (outcome != WEBHOOK__OUTCOMES)
+		atomic_fetch_add(&outcomes[outcome], 1);
+	db_release(p, c);
+	json_object_put(body);
+	for (i = 0; i < x.nasked; i++)
+		json_object_put(x.asked[i].json);
+	return rc == -1 ? -1 : 1;
 }

@@ -200,210 +200,169 @@ branch_name(long number, const char *title, char *out, size_t size)
 	out[off] = '\0';
 }
 
+/*
+ * work-on: ss_claim (0015-claims.sql) does it all in one statement, the
+ * name looked up included; here its outcome is worded.
+ */
+static const char claim_sql[] =
+    "SELECT outcome, kind, owner, name, number, title, body, url, clone_url,"
+    " holder, since, held"
+    " FROM ss_claim($1, $2, $3, $4::int, $5::int, $6::int)";
+
+/* The error an outcome other than claimed or already is. */
+static void
+claim_refused(PGresult *res, const struct agent *a, const struct ref *r,
+    struct err *e)
+{
+	const char	*outcome = PQgetvalue(res, 0, 0),
+			*kind = PQgetvalue(res, 0, 1);
+	char		 name[256];
+
+	snprintf(name, sizeof(name), "%s/%s#%s", PQgetvalue(res, 0, 2),
+	    PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4));
+	if (strcmp(outcome, "not_active") == 0)
+		/* Suspended since its key was checked. */
+		err_set(e, ERR_SUSPENDED, "agent '%s' is suspended", a->name);
+	else if (strcmp(outcome, "no_project") == 0 && r->position > 0) {
+		err_set(e, ERR_NOT_FOUND, "no item %ld in your latest feed",
+		    r->position);
+		err_hint(e, "run `feed` to see the numbers");
+	} else if (strcmp(outcome, "no_project") == 0) {
+		err_set(e, ERR_NOT_FOUND, "no project %s/%s", r->owner, r->name);
+		err_hint(e, "run `feed` for the projects you can join");
+	} else if (strcmp(outcome, "no_item") == 0) {
+		err_set(e, ERR_NOT_FOUND, "%s/%s#%ld does not exist",
+		    PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3), r->number);
+		err_hint(e, "run `feed` for open issues");
+	} else if (strcmp(outcome, "not_issue") == 0) {
+		if (strcmp(kind, "pull") == 0)
+			err_set(e, ERR_BAD_REQUEST, "%s/%s#%ld is a pull request,"
+			    " not an issue", PQgetvalue(res, 0, 2),
+			    PQgetvalue(res, 0, 3), r->number);
+		else
+			err_set(e, ERR_BAD_REQUEST, "%s/%s is a project, not an"
+			    " issue", PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+		err_hint(e, "work-on takes an issue: run `feed` for open issues");
+	} else if (strcmp(outcome, "project_closed") == 0)
+		err_set(e, ERR_PROJECT_CLOSED, "%s/%s is archived or gone from"
+		    " Gitea", PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+	else if (strcmp(outcome, "not_member") == 0) {
+		err_set(e, ERR_NOT_MEMBER, "you are not a member of %s/%s",
+		    PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+		err_hint(e, "run `join %s/%s` first", PQgetvalue(res, 0, 2),
+		    PQgetvalue(res, 0, 3));
+	} else if (strcmp(outcome, "no_gitea_user") == 0) {
+		err_set(e, ERR_NOT_CONFIGURED, "agent '%s' has no Gitea user",
+		    a->name);
+		err_hint(e, "ask an admin to suspend and approve you again");
+	} else if (strcmp(outcome, "issue_closed") == 0)
+		err_set(e, ERR_ISSUE_CLOSED, "%s is closed", name);
+	else if (strcmp(outcome, "taken") == 0)
+		err_set(e, ERR_ISSUE_TAKEN, "%s is claimed by agent '%s' since %s",
+		    name, PQgetvalue(res, 0, 9), PQgetvalue(res, 0, 10));
+	else if (strcmp(outcome, "claim_limit") == 0) {
+		err_set(e, ERR_CLAIM_LIMIT, "you already work on %s",
+		    PQgetvalue(res, 0, 11));
+		err_hint(e, "`submit` your branch or `abandon` first");
+	} else
+		err_set(e, ERR_INTERNAL, "claim: unknown outcome '%s'", outcome);
+}
+
 json_object *
 work_on(const struct core *core, const struct agent *a, const char *text,
     struct err *e)
 {
-	struct actor	 who = { ACTOR_AGENT, "" };
-	struct policy	 pol;
 	struct ref	 r;
-	json_object	*data, *issue, *body;
-	char		 name[256], login[64], url[1024], branch[96], path[512],
-			 max[24], msg[4096];
-	const char	*params[3];
-	PGconn		*c;
-	PGresult	*res = NULL, *held;
-	int		 rc;
+	json_object	*data, *issue;
+	char		 name[256], branch[96], max[24], number[24], position[24],
+			 msg[4096], next[128];
+	const char	*params[6], *title, *body, *url;
+	PGresult	*res;
 
-	if (resolve(core, a, text, &r, e) == -1)
+	if (ref_parse(text, &r, e) == -1)
 		return NULL;
-	ref_text(&r, name, sizeof(name));
-	if (r.kind != REF_ISSUE) {
-		err_set(e, ERR_BAD_REQUEST, "%s is %s, not an issue", name,
-		    r.kind == REF_PULL ? "a pull request" : "a project");
+	if (r.position == 0 && r.number == 0) {
+		err_set(e, ERR_BAD_REQUEST, "%s/%s is a project, not an issue",
+		    r.owner, r.name);
 		err_hint(e, "work-on takes an issue: run `feed` for open issues");
 		return NULL;
 	}
-	if (r.closed) {
-		err_set(e, ERR_PROJECT_CLOSED, "%s/%s is archived or gone from"
-		    " Gitea", r.owner, r.name);
-		return NULL;
-	}
-	if ((c = db_acquire(core->pool, e)) == NULL)
-		return NULL;
-	if (db_begin(c, e) == -1)
-		goto fail;
-	/* One agent's claims are counted under its own lock; the issue's row
-	 * lock makes exactly one of any number of claimers win. */
+	snprintf(number, sizeof(number), "%ld", r.number);
+	snprintf(position, sizeof(position), "%ld", r.position);
+	snprintf(max, sizeof(max), "%ld", core->conf->work_max_claims);
 	params[0] = a->id;
-	if (db_run(c, e, "SELECT pg_advisory_xact_lock(hashtext('synstack.claim:'"
-	    " || $1))", 1, params) == -1)
-		goto fail;
-	if (!is_member(c, r.project_id, a->id, e, &rc)) {
-		if (rc == 0) {
-			err_set(e, ERR_NOT_MEMBER, "you are not a member of %s/%s",
-			    r.owner, r.name);
-			err_hint(e, "run `join %s/%s` first", r.owner, r.name);
-		}
-		goto fail;
+	params[1] = r.position > 0 ? NULL : r.owner;
+	params[2] = r.position > 0 ? NULL : r.name;
+	params[3] = r.position > 0 ? NULL : number;
+	params[4] = r.position > 0 ? position : NULL;
+	params[5] = max;
+	if ((res = db_exec(core->pool, e, claim_sql, 6, params)) == NULL)
+		return NULL;
+	if (strcmp(PQgetvalue(res, 0, 0), "claimed") != 0 &&
+	    strcmp(PQgetvalue(res, 0, 0), "already") != 0) {
+		claim_refused(res, a, &r, e);
+		PQclear(res);
+		return NULL;
 	}
-	if (agent_login(c, a, login, e) == -1 ||
-	    project_clone_url(c, r.project_id, url, sizeof(url), e) == NULL)
-		goto fail;
-	/* Lock the issue first; what it says is read after the lock, in
-	 * statements of their own, so a claimer that waited sees the
-	 * winner's committed claim, name included. */
-	params[0] = r.id;
-	if (db_run(c, e, "SELECT 1 FROM issues WHERE id = $1 FOR UPDATE", 1,
-	    params) == -1)
-		goto fail;
-	params[1] = a->id;
-	if ((res = db_query(c, e, "SELECT i.state, i.assigned_to = $2,"
-	    " x.name, to_char(i.assigned_at AT TIME ZONE 'UTC', 'HH24:MI')"
-	    " || ' UTC', i.title, i.body,"
-	    " p.html_url || '/issues/' || i.number"
-	    " FROM issues i JOIN projects p ON p.id = i.project_id"
-	    " LEFT JOIN agents x ON x.id = i.assigned_to"
-	    " WHERE i.id = $1", 2, params)) == NULL)
-		goto fail;
-	if (strcmp(PQgetvalue(res, 0, 0), "open") != 0) {
-		err_set(e, ERR_ISSUE_CLOSED, "%s is closed", name);
-		goto fail;
-	}
-	if (!PQgetisnull(res, 0, 1) && PQgetvalue(res, 0, 1)[0] == 'f') {
-		err_set(e, ERR_ISSUE_TAKEN, "%s is claimed by agent '%s' since %s",
-		    name, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
-		goto fail;
-	}
-	if (PQgetisnull(res, 0, 1)) {
-		if (policy_load(c, core->conf, r.project_id, &pol, e) == -1)
-			goto fail;
-		snprintf(max, sizeof(max), "%ld", pol.max_claims);
-		params[0] = a->id;
-		params[1] = max;
-		if ((held = db_query(c, e, "SELECT count(*) >= $2::int,"
-		    " string_agg(p.owner || '/' || p.name || '#' || i.number, ', ')"
-		    " FROM issues i JOIN projects p ON p.id = i.project_id"
-		    " WHERE i.assigned_to = $1 AND i.state = 'open'", 2,
-		    params)) == NULL)
-			goto fail;
-		if (PQgetvalue(held, 0, 0)[0] == 't') {
-			err_set(e, ERR_CLAIM_LIMIT, "you already work on %s",
-			    PQgetvalue(held, 0, 1));
-			err_hint(e, "`submit` your branch or `abandon` first");
-			PQclear(held);
-			goto fail;
-		}
-		PQclear(held);
-		params[0] = r.id;
-		params[1] = a->id;
-		if (db_run(c, e, "UPDATE issues SET assigned_to = $2,"
-		    " assigned_at = now(), branch_pushed_at = NULL,"
-		    " updated_at = now() WHERE id = $1", 2,
-		    params) == -1)
-			goto fail;
-		/* Gitea learns of the claim later: the agent needs no answer
-		 * from it, and the outbox retries until it is done. */
-		gitea_repo_path(path, sizeof(path), r.owner, r.name,
-		    "/issues/%ld", r.number);
-		body = json_object_new_object();
-		json_object_object_add(body, "assignees", json_strarray(
-		    (const char *const[]){ login, NULL }));
-		strlcpy_ss(who.id, a->id, sizeof(who.id));
-		rc = outbox_add(c, "issue.assign", "PATCH", path, body, login, e);
-		json_object_put(body);
-		if (rc == -1 || audit_write(c, &who, "issue.claim", "issue", r.id,
-		    NULL, e) == -1)
-			goto fail;
-	}
-	if (db_commit(c, e) == -1)
-		goto fail;
-	branch_name(r.number, PQgetvalue(res, 0, 4), branch, sizeof(branch));
+	snprintf(name, sizeof(name), "%s/%s#%s", PQgetvalue(res, 0, 2),
+	    PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4));
+	title = PQgetvalue(res, 0, 5);
+	body = PQgetvalue(res, 0, 6);
+	url = PQgetvalue(res, 0, 7);
+	branch_name(strtol(PQgetvalue(res, 0, 4), NULL, 10), title, branch,
+	    sizeof(branch));
 	issue = json_object_new_object();
 	json_object_object_add(issue, "ref", json_object_new_string(name));
-	json_object_object_add(issue, "title",
-	    json_object_new_string(PQgetvalue(res, 0, 4)));
-	json_object_object_add(issue, "body",
-	    json_object_new_string(PQgetvalue(res, 0, 5)));
-	json_object_object_add(issue, "url",
-	    json_object_new_string(PQgetvalue(res, 0, 6)));
+	json_object_object_add(issue, "title", json_object_new_string(title));
+	json_object_object_add(issue, "body", json_object_new_string(body));
+	json_object_object_add(issue, "url", json_object_new_string(url));
 	data = json_object_new_object();
 	json_object_object_add(data, "issue", issue);
-	json_object_object_add(data, "clone_url", json_object_new_string(url));
+	json_object_object_add(data, "clone_url",
+	    json_object_new_string(PQgetvalue(res, 0, 8)));
 	json_object_object_add(data, "branch", json_object_new_string(branch));
 	snprintf(msg, sizeof(msg), "You work on %s: %s\n\n%.600s\n\nClone %s,"
 	    " commit on a branch such as %s, push it, then run `submit %s`.",
-	    name, PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5), url, branch,
-	    branch);
+	    name, title, body, PQgetvalue(res, 0, 8), branch, branch);
 	PQclear(res);
-	db_release(core->pool, c);
-	snprintf(path, sizeof(path), "submit %s", branch);
-	return json_ok(msg, data, next_list(path, "details <issue>", "abandon"));
-fail:
-	PQclear(res);
-	db_release(core->pool, c);
-	return NULL;
+	snprintf(next, sizeof(next), "submit %s", branch);
+	return json_ok(msg, data, next_list(next, "details <issue>", "abandon"));
 }
 
+/* abandon: ss_abandon (0015-claims.sql), one statement. */
 json_object *
 work_abandon(const struct core *core, const struct agent *a, struct err *e)
 {
-	struct actor	 who = { ACTOR_AGENT, "" };
-	json_object	*released, *data, *body;
-	const char	*params[1] = { a->id };
-	char		 login[64], path[512], ref[256], msg[512];
-	PGconn		*c;
-	PGresult	*res = NULL;
-	int		 i, rc;
+	const char	*params[1] = { a->id }, *outcome;
+	json_object	*released, *data;
+	char		 msg[512];
+	PGresult	*res;
 
-	if ((c = db_acquire(core->pool, e)) == NULL)
+	if ((res = db_exec(core->pool, e, "SELECT outcome, array_to_json(refs)"
+	    " FROM ss_abandon($1)", 1, params)) == NULL)
 		return NULL;
-	if (db_begin(c, e) == -1 || agent_login(c, a, login, e) == -1)
-		goto fail;
-	if ((res = db_query(c, e, "UPDATE issues i SET assigned_to = NULL,"
-	    " assigned_at = NULL, updated_at = now() FROM projects p"
-	    " WHERE p.id = i.project_id AND i.assigned_to = $1"
-	    " AND i.state = 'open'"
-	    " RETURNING i.id, p.owner, p.name, i.number", 1, params)) == NULL)
-		goto fail;
-	if (PQntuples(res) == 0) {
-		err_set(e, ERR_NOTHING_CLAIMED, "you hold no issue");
-		goto fail;
+	outcome = PQgetvalue(res, 0, 0);
+	if (strcmp(outcome, "released") != 0) {
+		if (strcmp(outcome, "nothing_claimed") == 0)
+			err_set(e, ERR_NOTHING_CLAIMED, "you hold no issue");
+		else if (strcmp(outcome, "no_gitea_user") == 0) {
+			err_set(e, ERR_NOT_CONFIGURED, "agent '%s' has no Gitea"
+			    " user", a->name);
+			err_hint(e, "ask an admin to suspend and approve you"
+			    " again");
+		} else		/* suspended since its key was checked */
+			err_set(e, ERR_SUSPENDED, "agent '%s' is suspended",
+			    a->name);
+		PQclear(res);
+		return NULL;
 	}
-	released = json_object_new_array();
-	strlcpy_ss(who.id, a->id, sizeof(who.id));
-	for (i = 0; i < PQntuples(res); i++) {
-		snprintf(ref, sizeof(ref), "%s/%s#%s", PQgetvalue(res, i, 1),
-		    PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
-		json_object_array_add(released, json_object_new_string(ref));
-		gitea_repo_path(path, sizeof(path), PQgetvalue(res, i, 1),
-		    PQgetvalue(res, i, 2), "/issues/%s", PQgetvalue(res, i, 3));
-		body = json_object_new_object();
-		json_object_object_add(body, "assignees", json_object_new_array());
-		rc = outbox_add(c, "issue.unassign", "PATCH", path, body, login,
-		    e);
-		json_object_put(body);
-		if (rc == -1 || audit_write(c, &who, "issue.abandon", "issue",
-		    PQgetvalue(res, i, 0), NULL, e) == -1) {
-			json_object_put(released);
-			goto fail;
-		}
-	}
-	if (db_commit(c, e) == -1) {
-		json_object_put(released);
-		goto fail;
-	}
+	released = json_tokener_parse(PQgetvalue(res, 0, 1));
+	PQclear(res);
 	snprintf(msg, sizeof(msg), "You let go of %s.",
 	    json_object_get_string(json_object_array_get_idx(released, 0)));
-	PQclear(res);
-	db_release(core->pool, c);
 	data = json_object_new_object();
 	json_object_object_add(data, "released", released);
 	return json_ok(msg, data, next_list("feed", NULL, NULL));
-fail:
-	PQclear(res);
-	db_release(core->pool, c);
-	return NULL;
 }
 
 json_object *
@@ -467,8 +426,17 @@ work_status(const struct core *core, const struct agent *a, struct err *e)
 	json_object	*data, *me, *claims, *pulls, *gitea, *login;
 	char		 msg[2048];
 	size_t		 off, i;
+	long		 elo = a->elo;
 	PGresult	*res;
 
+	/* The agent's own git credentials (an agent that reaches us only
+	 * through MCP has no other way to them), and its rating as it is. */
+	if ((gitea = identity_credentials(core->pool, core->conf, core->vault,
+	    a->id, &elo, e)) == NULL) {
+		/* Logged there; the rest of the answer stands. */
+		err_clear(e);
+		gitea = json_object_new_object();
+	}
 	res = db_exec(core->pool, e,
 	    "SELECT 'claim' AS what, p.owner || '/' || p.name || '#' ||"
 	    "  i.number AS ref, i.title, ss_iso(i.assigned_at) AS since,"
@@ -481,12 +449,14 @@ work_status(const struct core *core, const struct agent *a, struct err *e)
 	    " FROM pull_requests r JOIN projects p ON p.id = r.project_id"
 	    " WHERE r.author_id = $1 AND r.state = 'open'"
 	    " ORDER BY 1, 4", 1, params);
-	if (res == NULL)
+	if (res == NULL) {
+		json_object_put(gitea);
 		return NULL;
+	}
 	claims = json_object_new_array();
 	pulls = json_object_new_array();
 	off = (size_t)snprintf(msg, sizeof(msg), "You are '%s', rating %ld.",
-	    a->name, a->elo);
+	    a->name, elo);
 	for (i = 0; i < (size_t)PQntuples(res); i++) {
 		json_object *row = json_from_row(res, (int)i);
 
@@ -514,6 +484,7 @@ work_status(const struct core *core, const struct agent *a, struct err *e)
 	    NULL) {
 		json_object_put(claims);
 		json_object_put(pulls);
+		json_object_put(gitea);
 		return NULL;
 	}
 	for (i = 0; i < (size_t)PQntuples(res) && off < sizeof(msg); i++)
@@ -521,14 +492,6 @@ work_status(const struct core *core, const struct agent *a, struct err *e)
 		    " %s", i == 0 ? "\nRecent rating changes: " : ", ",
 		    atoi(PQgetvalue(res, (int)i, 0)), PQgetvalue(res, (int)i, 1),
 		    PQgetvalue(res, (int)i, 2));
-	/* The agent's own git credentials: an agent that reaches us only
-	 * through MCP has no other way to them. */
-	if ((gitea = identity_credentials(core->pool, core->conf, core->vault,
-	    a->id, e)) == NULL) {
-		/* Logged there; the rest of the answer stands. */
-		err_clear(e);
-		gitea = json_object_new_object();
-	}
 	if (json_object_object_get_ex(gitea, "login", &login) && off <
 	    sizeof(msg))
 		off += (size_t)snprintf(msg + off, sizeof(msg) - off, "\nGit:"
@@ -536,7 +499,7 @@ work_status(const struct core *core, const struct agent *a, struct err *e)
 		    " the password.", json_object_get_string(login));
 	me = json_object_new_object();
 	json_object_object_add(me, "name", json_object_new_string(a->name));
-	json_object_object_add(me, "elo", json_object_new_int64(a->elo));
+	json_object_object_add(me, "elo", json_object_new_int64(elo));
 	data = json_object_new_object();
 	json_object_object_add(data, "agent", me);
 	json_object_object_add(data, "claims", claims);

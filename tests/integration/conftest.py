@@ -229,6 +229,8 @@ def render_config(conf):
 
 
 class Daemon:
+    live = []                       # started and not terminated
+
     def __init__(self, factory, pg, workdir, db, conf, admin_tokens, args):
         self.factory = factory
         self.pg = pg
@@ -279,7 +281,15 @@ class Daemon:
             [str(synstackd_bin()), *self.args, "-c", self.config_path],
             stdin=subprocess.DEVNULL, stdout=self._errf, stderr=self._errf,
             cwd=self.workdir)
+        Daemon.live.append(self)
         return self
+
+    def drained(self, timeout=30):
+        """Every delivery this daemon's database took in has been tried
+        once (the workers apply them after the acknowledgement)."""
+        wait_for(lambda: self.psql("SELECT count(*) FROM webhook_deliveries"
+                                   " WHERE processed_at IS NULL AND attempts = 0")
+                 == [["0"]], timeout=timeout, what="the webhook queue to drain")
 
     def wait_ready(self, timeout=15):
         deadline = time.monotonic() + timeout
@@ -310,6 +320,8 @@ class Daemon:
     def terminate(self, timeout=10):
         """SIGTERM, kill after timeout; returns the exit status."""
         self.expected_exit = True
+        if self in Daemon.live:
+            Daemon.live.remove(self)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -560,6 +572,18 @@ def assert_ok(r, status=200):
     if "next" in body:
         assert isinstance(body["next"], list) and all(isinstance(x, str) for x in body["next"]), body
     return body["data"]
+
+
+def drain_daemons(timeout=30):
+    """Every running daemon has applied what it acknowledged."""
+    for d in list(Daemon.live):
+        try:
+            ready = d.alive() and d.psql("SELECT to_regclass('webhook_deliveries')"
+                                         " IS NOT NULL") == [["t"]]
+        except RuntimeError:        # its database is gone or never was
+            ready = False
+        if ready:
+            d.drained(timeout)
 
 
 def wait_for(pred, timeout=10, interval=0.1, what="condition"):

@@ -55,6 +55,18 @@ def post_hook(d, body, event_type="issues", secret=None, delivery=None,
     return d.post("/hooks/gitea", data=body, headers=h, **kw)
 
 
+def settled(d, r, timeout=30):
+    """The outcome of a delivery POSTed to d: for one acknowledged as
+    queued, what the worker made of it once it did."""
+    data = assert_ok(r)
+    if data["outcome"] != "queued":
+        return data["outcome"]
+    sql = (f"SELECT outcome FROM webhook_deliveries WHERE id = '{data['id']}'"
+           " AND (processed_at IS NOT NULL OR attempts > 0)")
+    return wait_for(lambda: (d.psql(sql) or [[None]])[0][0], timeout=timeout,
+                    what=f"delivery {data['id']} to be applied")
+
+
 def register_system_hook(emu, url, secret, events=None):
     """A system webhook through Gitea's admin API (is_system_webhook)."""
     r = emu.post("/admin/hooks", json={

@@ -80,6 +80,7 @@ def test_creates_then_updates_one_active_system_hook(daemon, gitea_factory, tmp_
     dl = [x for x in emu.deliveries() if x["hook_id"] == hook_id]
     assert len(dl) == 1 and dl[0]["status"] == 200, dl
     assert dl[0]["headers"]["X-Gitea-Signature"] == sign(secret_of(d), dl[0]["body"].encode())
+    d.drained()
     assert q_json(d, f"SELECT outcome FROM webhook_deliveries WHERE delivery_id = '{dl[0]['id']}'") \
         == [{"outcome": "applied"}]
     assert d.psql(f"SELECT title FROM issues WHERE number = {n}") == [["Hooked"]]

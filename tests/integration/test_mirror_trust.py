@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from conftest import PG_BIN, assert_error, assert_ok, wait_for
-from mirror_helpers import (admin_sync, post_hook, q_json, register_system_hook,
+from conftest import PG_BIN, assert_error, assert_ok, drain_daemons, wait_for
+from mirror_helpers import (admin_sync, settled, post_hook, q_json, register_system_hook,
                             write_secret)
 from test_review import (author_with_a_claim, gitea_creds, issue_id, pull_row,
                          reviewer, submitted)
@@ -37,7 +37,7 @@ def trust_world(gitea_factory, daemon, tmp_path, hook=False, conf=None):
 
 def deliver(d, event_type, body):
     r = post_hook(d, body, event_type, d.hook_secret)
-    return assert_ok(r)["outcome"]
+    return settled(d, r)
 
 
 def gitea_reads(emu, path):
@@ -57,7 +57,10 @@ def issue_row(d, number, repo=W):
 
 
 def settle(emu):
-    return emu.deliveries()
+    """Gitea's deliveries made, and applied by every daemon."""
+    dl = emu.deliveries()
+    drain_daemons()
+    return dl
 
 
 # -- a tie of whole seconds is decided by Gitea -----------------------------------
@@ -175,7 +178,7 @@ def test_a_repository_made_again_under_its_name_replaces_the_old(gitea_factory, 
     issue = emu.post("/repos/acme/phoenix/issues", json={"title": "Born again"}).json()
     r = post_hook(d, {"action": "opened", "number": issue["number"], "issue": issue,
                       "repository": new, "sender": {"login": "alice"}}, "issues", d.hook_secret)
-    assert assert_ok(r)["outcome"] == "applied"
+    assert settled(d, r) == "applied"
     rows = q_json(d, "SELECT gitea_repo_id, deleted_at IS NOT NULL AS gone FROM projects"
                      " WHERE name = 'phoenix' ORDER BY gone")
     assert rows == [{"gitea_repo_id": new["id"], "gone": False},
