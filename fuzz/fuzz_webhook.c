@@ -23,7 +23,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct fuzz_env	*env = fuzz_setup(false);
 	static unsigned long	 count;
 	unsigned char		 mac[crypto_auth_hmacsha256_BYTES];
-	char			 type[65], sig[2 * sizeof(mac) + 1], id[64];
+	char			 type[65], sig[2 * sizeof(mac) + 1], id[64],
+				 row[37], *body;
 	struct webhook		 w;
 	enum webhook_outcome	 outcome;
 	struct err		 e;
