@@ -88,7 +88,9 @@ sync_metrics(struct mbuf *m, struct db_pool *pool)
 	res = db_exec(pool, &e, "SELECT extract(epoch FROM now() -"
 	    " max(finished_at))::bigint, (SELECT gitea_calls FROM sync_runs"
 	    "  WHERE outcome = 'ok' ORDER BY finished_at DESC LIMIT 1),"
-	    " (SELECT count(*) FROM gitea_outbox WHERE done_at IS NULL)"
+	    " (SELECT count(*) FROM gitea_outbox WHERE done_at IS NULL),"
+	    " (SELECT count(*) FROM webhook_deliveries WHERE processed_at"
+	    "  IS NULL)"
 	    " FROM sync_runs WHERE outcome = 'ok'", 0, NULL);
 	if (res == NULL)
 		return;
@@ -100,10 +102,13 @@ sync_metrics(struct mbuf *m, struct db_pool *pool)
 	    " reconciliation.\n# TYPE synstack_sync_gitea_calls gauge\n"
 	    "synstack_sync_gitea_calls %s\n"
 	    "# HELP synstack_outbox_depth Gitea writes waiting to be done.\n"
-	    "# TYPE synstack_outbox_depth gauge\nsynstack_outbox_depth %s\n",
+	    "# TYPE synstack_outbox_depth gauge\nsynstack_outbox_depth %s\n"
+	    "# HELP synstack_webhook_queue_depth Stored deliveries not yet"
+	    " applied.\n# TYPE synstack_webhook_queue_depth gauge\n"
+	    "synstack_webhook_queue_depth %s\n",
 	    PQgetisnull(res, 0, 0) ? "-1" : PQgetvalue(res, 0, 0),
 	    PQgetisnull(res, 0, 1) ? "0" : PQgetvalue(res, 0, 1),
-	    PQgetvalue(res, 0, 2));
+	    PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
 	PQclear(res);
 }
 

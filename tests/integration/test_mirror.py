@@ -314,6 +314,7 @@ def test_gitea_refusing_then_failing_then_back(daemon, gitea_factory, tmp_path):
                      " position('Gitea' in error) > 0 AS why"
                      " FROM webhook_deliveries") == \
         [{"issues": 0, "projects": 0, "attempts": 1, "waiting": True, "why": True}]
+    assert metrics(d)["synstack_webhook_queue_depth"] == 1
 
     # Gitea is back: a sync succeeds and mirrors it.
     def back():
