@@ -94,6 +94,7 @@ def test_creates_then_updates_one_active_system_hook(daemon, gitea_factory, tmp_
     emu.post("/repos/acme/widgets/issues", json={"title": "Hooked again"})
     last = [x for x in emu.deliveries() if x["hook_id"] == hook_id][-1]
     assert last["status"] == 200, last
+    d.drained()
     assert d.psql("SELECT count(*) FROM issues WHERE title = 'Hooked again'") == [["1"]]
     assert len(system_hooks(emu)) == 1
 

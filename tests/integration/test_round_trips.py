@@ -117,9 +117,8 @@ def test_the_round_trips_metric_counts_them(loop):
 def test_a_known_key_is_refused_as_soon_as_its_agent_is_suspended(loop):
     _, d, agent, key = loop
     h = d.agent_headers(key)
-    for _ in range(2):          # known: the lookup is saved
-        assert_ok(d.get("/api/v1/feed", headers=h))
-    assert last_trips(d, "GET", "/api/v1/feed") == 1
+    low, _ = warm_trips(d, "GET", "/api/v1/feed", lambda: d.get("/api/v1/feed", headers=h))
+    assert low == 1             # known: the lookup is saved
     assert_ok(d.admin_post(f"/api/v1/admin/agents/{agent['id']}/suspend"))
     assert_error(d.get("/api/v1/feed", headers=h), 403, "agent_suspended")
     assert_error(act(d, key, "feed"), 403, "agent_suspended")
@@ -129,12 +128,11 @@ def test_a_known_key_is_refused_as_soon_as_its_agent_is_suspended(loop):
 
 def test_another_daemon_of_the_database_hears_of_the_suspension(gitea_factory, daemon):
     emu, d1 = start_world(gitea_factory, daemon, conf=POOL)
-    d2 = daemon(conf={"gitea.url": emu.url, "sync.interval": "1h"}, db=d1.db)
+    d2 = daemon(conf={"gitea.url": emu.url, "sync.interval": "1h", **POOL}, db=d1.db)
     agent, key = member(d1)
     h = d2.agent_headers(key)
-    for _ in range(2):
-        assert_ok(d2.get("/api/v1/feed", headers=h))
-    assert last_trips(d2, "GET", "/api/v1/feed") == 1      # d2 knows the key
+    low, _ = warm_trips(d2, "GET", "/api/v1/feed", lambda: d2.get("/api/v1/feed", headers=h))
+    assert low == 1                                         # d2 knows the key
     assert_ok(d1.admin_post(f"/api/v1/admin/agents/{agent['id']}/suspend"))
     # PostgreSQL tells d2 at the commit; within moments it refuses, and
     # from then on.
