@@ -827,19 +827,23 @@ def cmd_table(a):
     loads = {(r["kind"], r["clients"], r.get("instance")): r for r in recs
              if r["type"] == "load"}
     pgb = {(r["kind"], r["clients"]): r for r in recs if r["type"] == "pgbench"}
-    out = ["| request | clients | req/s | ratio to pgbench | p50 ms | p99 ms |"
-           " round trips/request | errors |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+    out = ["| request | clients | req/s | p50 ms | p99 ms | pgbench tx/s | ratio to pgbench |"
+           " pgbench p50 ms | pgbench p99 ms | round trips/request | errors |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
     problems = []
-    for kind in ("feed", "claim", "review", "webhook-one", "webhook-spread"):
+    for kind in KIND_NAMES:
         for clients in sorted({k[1] for k in loads if k[0] == kind and k[2] is None}):
             r = loads[(kind, clients, None)]
             p = pgb.get((kind, clients))
-            ratio = "—"
             if p and p["tps"] > 0:
-                ratio = f"{r['rate'] / p['tps']:.2f}"
+                pg = (f"{p['tps']:.0f} | {r['rate'] / p['tps']:.2f} | {p['p50_ms']:.2f} |"
+                      f" {p['p99_ms']:.2f}")
             elif kind.startswith("webhook"):
-                ratio = "n/a (fixed rate)"
+                pg = "— | n/a (fixed rate) | — | —"
+            else:
+                pg = "— | — | — | —"
+            if p and p["errors"]:
+                problems.append(f"pgbench {kind} x{clients}: {p['errors']} failed: {p['failed']}")
             t = r["round_trips"]
             if kind == "claim":
                 trips = (f"{t.get('claim', 0) + t.get('abandon', 0):.1f}"
@@ -850,26 +854,11 @@ def cmd_table(a):
             rate = f"{r['rate']:.0f}"
             if r.get("offered_rate"):
                 rate += f" of {r['offered_rate']:.0f}"
-            pgnote = ""
-            if p:
-                pgnote = f" (pgbench {p['tps']:.0f}/s, p50 {p['p50_ms']:.2f}, p99 {p['p99_ms']:.2f})"
-                if p["errors"]:
-                    problems.append(f"pgbench {kind} x{clients}: {p['errors']} failed: {p['failed']}")
-            out.append(f"| {KIND_NAMES[kind]} | {clients} | {rate} | {ratio} |"
-                       f" {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {trips} | {r['errors']} |")
-            if pgnote:
-                out[-1] = out[-1]  # kept short; pgbench's own figures below
+            out.append(f"| {KIND_NAMES[kind]} | {clients} | {rate} | {r['p50_ms']:.2f} |"
+                       f" {r['p99_ms']:.2f} | {pg} | {trips} | {r['errors']} |")
             if r["errors"]:
                 problems.append(f"{kind} x{clients}: {r['errors']} errors ({r['statuses']})")
     out.append("")
-    pgrows = [f"| {KIND_NAMES[k]} | {c} | {p['tps']:.0f} | {p['p50_ms']:.2f} |"
-              f" {p['p99_ms']:.2f} | {' + '.join(map(str, p['statements']))} |"
-              for (k, c), p in sorted(pgb.items())]
-    if pgrows:
-        out += ["| pgbench (the same SQL) | clients | tx/s | p50 ms | p99 ms |"
-                " statements/request |", "| --- | ---: | ---: | ---: | ---: | --- |"]
-        out += pgrows
-        out.append("")
     rss = [r for r in recs if r["type"] == "rss"]
     for r in rss:
         out.append(f"- peak RSS of synstackd ({r['label']}): "
