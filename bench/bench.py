@@ -384,7 +384,7 @@ class StatementLog:
     def __enter__(self):
         psql(self.db, "ALTER SYSTEM SET log_statement = 'all'")
         psql(self.db, "SELECT pg_reload_conf()")
-        time.sleep(0.3)         # every backend reloads before its next command
+        time.sleep(0.2)         # every backend reloads before its next command
         return self
 
     def __exit__(self, *exc):
@@ -475,40 +475,53 @@ def texts(stmts):
     return [s["sql"] for s in stmts]
 
 
-def capture_kind(kind, db, url, clients):
-    """Per client: the statements of one unit (a list per request), checked
-    against client 0's, which is taken when two captures in a row agree (a
-    background job's statement in the window makes a capture differ)."""
+def capture_lists(kind, db, url, clients):
+    """The units whose SQL is captured: one per client (the requests it
+    sends), and `more`, units of client 0 to send again: for webhooks, fresh
+    deliveries each time (a delivery sent twice is a duplicate, answered by
+    another path)."""
     if kind == "feed":
         lists = feed_lists(db, url, clients)
     elif kind == "claim":
         lists = claim_lists(db, url, clients)
     elif kind == "review":
         lists = review_lists(db, url, clients)
+    elif kind == "webhook":
+        fresh = iter(webhook_deliveries(db, url, False, 64, 2032))
+        return [[next(fresh)]], lambda: [next(fresh)]
     else:
         raise SystemExit(f"bench.py: no capture for {kind}")
+    return lists, lambda: lists[0]
+
+
+def capture_kind(kind, db, url, clients):
+    """Per client: the statements of one unit (a list per request), checked
+    against client 0's, which is taken when two captures in a row agree (a
+    background job's statement in the window makes a capture differ).
+    Returns them, the requests of client 0's template, and `more`."""
+    lists, more = capture_lists(kind, db, url, clients)
     caps = []
     quiesce(db)
     with StatementLog(db) as log:
         # Warm: every pooled connection prepares what it runs once.
         for _ in range(3):
-            for lst in lists[:1]:
-                for r in lst:
-                    r.send(url)
+            for r in more():
+                r.send(url)
         template, prev = None, None
         for _ in range(8):
-            cap = log.capture(url, lists[0])
+            unit = more()
+            cap = log.capture(url, unit)
             bad = [st for st, _ in cap if not 200 <= st < 300]
             if bad:
                 raise RuntimeError(f"{kind}: the daemon answered {bad} while captured")
             seq = [texts(s) for _, s in cap]
             if seq == prev:
-                template = cap
+                template = (cap, unit)
                 break
             prev = seq
         if template is None:
             raise RuntimeError(f"{kind}: no two captures of one request agreed")
-        caps.append([s for _, s in template])
+        caps.append([s for _, s in template[0]])
         for c in range(1, clients):
             for _ in range(6):
                 cap = log.capture(url, lists[c])
@@ -519,16 +532,15 @@ def capture_kind(kind, db, url, clients):
                 got = [texts(s) for _, s in cap]
                 raise RuntimeError(f"{kind}: client {c}'s statements differ from"
                                    f" client 0's: {got} != {prev}")
-    return caps, lists
+    return caps, template[1], more
 
 
-def stat_statements_check(kind, db, url, lists, template, k=20):
-    """pg_stat_statements' calls per request over k units of client 0, next
-    to what the statement log showed for one (per query id; BEGIN, COMMIT
-    and other utility statements by their text)."""
+def stat_statements_check(db, url, more, template, k=20):
+    """pg_stat_statements' calls per unit over k units of client 0, next to
+    what the statement log showed for one (per query id)."""
     psql(db, "SELECT pg_stat_statements_reset()")
     for _ in range(k):
-        for r in lists[0]:
+        for r in more():
             r.send(url)
     rows = psql(db, "SELECT queryid, query, calls FROM pg_stat_statements s"
                 " JOIN pg_database d ON d.oid = s.dbid AND d.datname ="
@@ -564,9 +576,11 @@ def pg_literal_for_pgbench(lit):
     return "U&'" + inner + "'"
 
 
-def pgbench_sql(sql, params, prefix, variables):
+def pgbench_sql(sql, params, prefix, variables, rename=None, end=";"):
     """The statement for a pgbench script: $n becomes :<prefix>_n (its value
-    in variables), or NULL when it was NULL; literals with ':' are escaped."""
+    in variables), or NULL when it was NULL, or :name when its value is one
+    rename maps to name; literals with ':' are escaped."""
+    rename = rename or {}
     out, i, n = [], 0, len(sql)
     while i < n:
         ch = sql[i]
@@ -596,6 +610,8 @@ def pgbench_sql(sql, params, prefix, variables):
                 raise RuntimeError(f"${k} without a value in {sql[:80]!r}")
             if params[k] is None:
                 out.append("NULL")
+            elif params[k] in rename:
+                out.append(":" + rename[params[k]])
             else:
                 name = f"{prefix}_{k}"
                 variables[name] = params[k]
@@ -622,44 +638,88 @@ def pgbench_sql(sql, params, prefix, variables):
             out.append(ch)
             i += 1
     text = "".join(out).strip().rstrip(";")
-    return text.replace("\n", " ") + ";"
+    return text.replace("\n", " ") + end
 
 
-def pgbench_script(unit):
-    """(script text, variables) of one unit: every request's statements."""
+def pgbench_script(unit, rename=None, gset=None, head=""):
+    """(script text, variables) of one unit: every request's statements;
+    statement k (from 1) in gset ends in `\\gset <gset[k]>` instead of ';'."""
     lines, variables, k = [], {}, 0
     for stmts in unit:
         for s in stmts:
             k += 1
-            lines.append(pgbench_sql(s["sql"], s["params"], f"s{k}", variables))
-    return "\n".join(lines) + "\n", variables
+            end = f" \\gset {gset[k]}" if gset and k in gset else ";"
+            lines.append(pgbench_sql(s["sql"], s["params"], f"s{k}", variables,
+                                     rename, end))
+    return head + "\n".join(lines) + "\n", variables
 
 
-def cmd_pgbench(a):
-    secs, warm = float(env("BENCH_SECS")), float(env("BENCH_WARM"))
-    cache = work(f"capture-{a.kind}-{a.db}.json")
-    caps = None
+def webhook_rename(db, unit, stmts):
+    """A captured delivery's own values, to vary in pgbench: its delivery id
+    and content key (unique per delivery: one random number each
+    transaction), the issue's updated_at (later each time, so the issue row
+    is written as a newer hint writes it), and the id of the row the
+    delivery's INSERT ... RETURNING made (that statement's \\gset gives it)."""
+    r = unit[0]
+    body = json.loads(r.body)
+    did = r.headers["X-Gitea-Delivery"]
+    etype = r.headers["X-Gitea-Event-Type"]
+    key = hashlib.sha256(etype.encode() + b"\n" + r.body).hexdigest()
+    when = body["issue"]["updated_at"]
+    # The log shows a parameter of a known type as PostgreSQL prints it
+    # (timestamptz in the daemon's UTC session), not as it was sent.
+    rename = {did: "did", key: "did", when: "bench_ts",
+              when.replace("T", " ").replace("Z", "+00"): "bench_ts"}
+    rows = psql(db, f"SELECT id FROM webhook_deliveries WHERE delivery_id = '{did}'")
+    gset = {}
+    if rows:
+        rename[rows[0][0]] = "wd_id"
+        for k, st in enumerate(stmts[0], 1):
+            if did in st["params"].values() and re.search(r"RETURNING\s+id\s*;?\s*$",
+                                                          st["sql"], re.I):
+                gset[k] = "wd_"
+    head = ("\\set did random(1, 9000000000000000000)\n"
+            "SELECT clock_timestamp()::text AS bench_ts \\gset\n")
+    return rename, gset, head
+
+
+def load_captures(a):
+    """The captured SQL of a.kind (kept in the work folder: captured once per
+    kind and database, for every client count)."""
+    kind = "webhook" if a.kind.startswith("webhook") else a.kind
+    cache = work(f"capture-{kind}-{a.db}.json")
     if os.path.exists(cache):
         with open(cache) as f:
             caps = json.load(f)
-        if len(caps["units"]) < a.clients:
-            caps = None
-    if caps is None:
-        units, lists = capture_kind(a.kind, a.db, a.url, max(a.clients, a.capture))
-        for unit in units:
-            for stmts in unit:
-                for s in stmts:
-                    s["params"] = {str(k): v for k, v in s["params"].items()}
-        want, seen, diff = stat_statements_check(a.kind, a.db, a.url, lists,
-                                                 [[dict(s, params={}) for s in st]
-                                                  for st in units[0]])
-        caps = {"units": units, "pgss": {"log": want, "pg_stat_statements": seen,
-                                         "differ": diff}}
-        with open(cache, "w") as f:
-            json.dump(caps, f)
-        say(f"captured {a.kind}: {[len(s) for s in units[0]]} statements per request"
-            f" (pg_stat_statements: {seen} per unit"
-            f"{', differs: ' + json.dumps(diff) if diff else ''})")
+        if len(caps["units"]) >= a.clients or kind == "webhook":
+            return caps
+    units, template, more = capture_kind(kind, a.db, a.url, 1 if kind == "webhook"
+                                         else max(a.clients, a.capture))
+    want, seen, diff = stat_statements_check(a.db, a.url, more,
+                                             [[dict(s) for s in st] for st in units[0]])
+    caps = {"units": units, "pgss": {"log": want, "pg_stat_statements": seen,
+                                     "differ": diff}}
+    if kind == "webhook":
+        rename, gset, head = webhook_rename(a.db, template, units[0])
+        caps["webhook"] = {"rename": rename, "gset": gset, "head": head}
+    for unit in units:
+        for stmts in unit:
+            for s in stmts:
+                s["params"] = {str(k): v for k, v in s["params"].items()}
+    with open(cache, "w") as f:
+        json.dump(caps, f)
+    say(f"captured {kind}: {[len(s) for s in units[0]]} statements per request"
+        f" (pg_stat_statements: {seen} per unit with a query id"
+        f"{', differs: ' + json.dumps(diff) if diff else ''})")
+    return caps
+
+
+def cmd_pgbench(a):
+    """pgbench on the captured SQL: a process per client (each with its own
+    agent's values, -c 1), or for webhooks one process of a.clients
+    connections at BENCH_RATE transactions a second (-R)."""
+    secs, warm = float(env("BENCH_SECS")), float(env("BENCH_WARM"))
+    caps = load_captures(a)
     opts = session_options()
     if opts is None:
         raise RuntimeError("the daemon's session set-up is not in the statement log")
@@ -668,16 +728,25 @@ def cmd_pgbench(a):
     procs, logs = [], []
     tdir = work(f"pgbench-{a.kind}-{a.clients}")
     os.makedirs(tdir, exist_ok=True)
-    for c in range(a.clients):
+    webhook = a.kind.startswith("webhook")
+    for c in range(1 if webhook else a.clients):
         unit = [[dict(s, params={int(k): v for k, v in s["params"].items()})
                  for s in stmts] for stmts in caps["units"][c]]
-        script, variables = pgbench_script(unit)
+        if webhook:
+            w = caps["webhook"]
+            script, variables = pgbench_script(unit, w["rename"],
+                                               {int(k): v for k, v in w["gset"].items()},
+                                               w["head"])
+            conn = ["-c", str(a.clients), "-j", "2", "-R", env("BENCH_RATE")]
+        else:
+            script, variables = pgbench_script(unit)
+            conn = ["-c", "1", "-j", "1"]
         sf = os.path.join(tdir, f"client{c}.sql")
         with open(sf, "w") as f:
             f.write(script)
         argv = [os.path.join(env("BENCH_PGBIN"), "pgbench"), "-n", "-M", "prepared",
                 "-h", env("BENCH_PGHOST"), "-p", env("BENCH_PGPORT"), "-U", "postgres",
-                "-c", "1", "-j", "1", "-T", str(int(math.ceil(warm + secs + 0.3))),
+                *conn, "-T", str(int(math.ceil(warm + secs + 0.3))),
                 "-f", sf, "-l", "--log-prefix", os.path.join(tdir, f"log{c}")]
         for k, v in variables.items():
             argv += ["-D", f"{k}={v}"]
@@ -716,7 +785,7 @@ def cmd_pgbench(a):
            "tps": len(lat) / secs, "p50_ms": pct(0.5), "p99_ms": pct(0.99),
            "errors": aborted + len(failed), "failed": failed[:3],
            "statements": [len(s) for s in caps["units"][0]], "pgss": caps["pgss"],
-           "pgoptions": opts}
+           "pgoptions": opts, "rate": float(env("BENCH_RATE")) if webhook else None}
     record(rec)
     say(f"pgbench {a.kind} x{a.clients}: {rec['tps']:.1f}/s p50 {rec['p50_ms']:.2f} ms"
         f" p99 {rec['p99_ms']:.2f} ms{' FAILED: ' + failed[0] if failed else ''}")
@@ -759,10 +828,21 @@ def cmd_review_setup(a):
     rv = {"owner": a.owner, "repo": a.repo, "number": a.number, "keys": keys}
     with open(work("review.json"), "w") as f:
         json.dump(rv, f)
-    # One review first: is the PR there and reviewable?
+    # One review first: is the PR there and reviewable?  Then one more, to
+    # count the Gitea calls a review makes (the emulator records them).
     st, body = review_lists(None, a.url, 1)[0][0].send(a.url)
     expect("a first review", st, body)
-    say(f"{a.clients} review agents on {a.owner}/{a.repo}#{a.number}")
+    gurl = a.gitea.split("//", 1)[-1]
+    Req("POST", "/_emulator/requests", {"Content-Type": "application/json"},
+        b'{"clear": true}', host=gurl).send(gurl)
+    st, body = review_lists(None, a.url, 1)[0][0].send(a.url)
+    expect("a review", st, body)
+    st, body = Req("GET", "/_emulator/requests", host=gurl).send(gurl)
+    calls = [f"{c['method']} {c['path'].split('?')[0]}" for c in json.loads(body)
+             if not c["path"].startswith("/api/v1/version")]
+    record({"type": "gitea-calls", "kind": "review", "calls": calls})
+    say(f"{a.clients} review agents on {a.owner}/{a.repo}#{a.number}; a review makes"
+        f" {len(calls)} Gitea calls: {', '.join(calls)}")
 
 
 def cmd_sync(a):
@@ -835,7 +915,10 @@ def cmd_table(a):
         for clients in sorted({k[1] for k in loads if k[0] == kind and k[2] is None}):
             r = loads[(kind, clients, None)]
             p = pgb.get((kind, clients))
-            if p and p["tps"] > 0:
+            if p and p["tps"] > 0 and kind.startswith("webhook"):
+                pg = (f"{p['tps']:.0f} of {p['rate']:.0f} | n/a (fixed rate) |"
+                      f" {p['p50_ms']:.2f} | {p['p99_ms']:.2f}")
+            elif p and p["tps"] > 0:
                 pg = (f"{p['tps']:.0f} | {r['rate'] / p['tps']:.2f} | {p['p50_ms']:.2f} |"
                       f" {p['p99_ms']:.2f}")
             elif kind.startswith("webhook"):
@@ -880,6 +963,9 @@ def cmd_table(a):
                    f" Gitea calls (1 + 2 x repositories = {1 + 2 * n}), {q['items']} changed"
                    f" items, {q['seconds']:.1f} s; the full one before it:"
                    f" {fu['gitea_calls']} calls, {fu['items']} items")
+    for r in [r for r in recs if r["type"] == "gitea-calls"]:
+        out.append(f"- a {r['kind']} makes {len(r['calls'])} Gitea calls:"
+                   f" {', '.join(r['calls'])}")
     for r in [r for r in recs if r["type"] == "pgbench" and r["pgss"]["differ"]]:
         problems.append(f"{r['kind']}: pg_stat_statements and the statement log disagree:"
                         f" {r['pgss']['differ']}")
@@ -917,6 +1003,7 @@ def main():
     s.add_argument("--owner", required=True)
     s.add_argument("--repo", required=True)
     s.add_argument("--number", type=int, required=True)
+    s.add_argument("--gitea", required=True, help="the emulator's URL")
     s = sub.add_parser("sync")
     s.add_argument("--db", required=True)
     s.add_argument("--url", required=True)
