@@ -969,10 +969,32 @@ def cmd_table(a):
     for r in [r for r in recs if r["type"] == "pgbench" and r["pgss"]["differ"]]:
         problems.append(f"{r['kind']}: pg_stat_statements and the statement log disagree:"
                         f" {r['pgss']['differ']}")
+    out.append("- machine: " + machine())
     if problems:
         out.append("")
         out += ["- problem: " + p for p in dict.fromkeys(problems)]
     print("\n".join(out))
+
+
+def machine():
+    """nproc, the CPU model, RAM, kernel, PostgreSQL, the commit measured."""
+    model, mem = "?", "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f
+                          if line.startswith("model name")), "?")
+        with open("/proc/meminfo") as f:
+            kb = next(int(line.split()[1]) for line in f if line.startswith("MemTotal"))
+            mem = f"{kb / 1048576:.1f} GiB RAM"
+    except (OSError, StopIteration, ValueError):
+        pass
+    u = os.uname()
+    pg = subprocess.run([os.path.join(env("BENCH_PGBIN"), "postgres"), "--version"],
+                        capture_output=True, text=True).stdout.strip()
+    rev = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip() or "?"
+    return (f"{os.cpu_count()} CPUs ({model}), {mem}, {u.sysname} {u.release},"
+            f" {pg}; synstack {rev}")
 
 
 def main():
