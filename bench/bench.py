@@ -335,7 +335,7 @@ def cmd_load(a):
     quiesce(a.db)
     start = os.path.getsize(a.log)
     res = run_load(reqfile, a.url, a.clients, secs, warm, group, rate)
-    time.sleep(0.2)             # the last request lines
+    time.sleep(0.1)             # the last request lines
     trips, trips_max, logged = reqlog_stats(a.log, start)
     os.unlink(reqfile)
     rec = {"type": "load", "kind": kind, "clients": a.clients,
