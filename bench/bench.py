@@ -3,13 +3,15 @@
 standard library only).
 
     bench.py check-keys  --db DB
+    bench.py statement-log on|off --db DB
     bench.py load KIND   --db DB --url HOST:PORT --log DAEMON_LOG --clients N
                          [--instance LABEL]
-    bench.py pgbench KIND --db DB --url HOST:PORT --clients N
-    bench.py review-setup --url HOST:PORT --clients N
+    bench.py pgbench KIND --db DB --url HOST:PORT --clients N [--capture N]
+    bench.py review-setup --url HOST:PORT --clients N --owner O --repo R
+                         --number N --gitea URL
     bench.py sync        --db DB --url HOST:PORT --repos N
     bench.py rss         --pid PID --label LABEL
-    bench.py table
+    bench.py table       [--main-label LABEL]
 
 KIND is feed, claim (a claim and its abandon, one unit), review,
 webhook-one (deliveries all for one repository) or webhook-spread (over
@@ -327,7 +329,7 @@ def cmd_load(a):
         rate = float(env("BENCH_RATE"))
         n = int(math.ceil(rate * (secs + warm))) + 10
         lists = [webhook_deliveries(a.db, a.url, kind == "webhook-spread", n,
-                                    2030 if kind == "webhook-one" else 2031)]
+                                    2030 if kind == "webhook-one" else 2032)]
     else:
         sys.exit(f"bench.py: unknown kind {kind}")
     reqfile = work(f"reqs-{kind}-{a.clients}.bin")
@@ -487,7 +489,7 @@ def capture_lists(kind, db, url, clients):
     elif kind == "review":
         lists = review_lists(db, url, clients)
     elif kind == "webhook":
-        fresh = iter(webhook_deliveries(db, url, False, 64, 2032))
+        fresh = iter(webhook_deliveries(db, url, False, 64, 2031))
         return [[next(fresh)]], lambda: [next(fresh)]
     else:
         raise SystemExit(f"bench.py: no capture for {kind}")
@@ -657,8 +659,9 @@ def pgbench_script(unit, rename=None, gset=None, head=""):
 def webhook_rename(db, unit, stmts):
     """A captured delivery's own values, to vary in pgbench: its delivery id
     and content key (unique per delivery: one random number each
-    transaction), the issue's updated_at (later each time, so the issue row
-    is written as a newer hint writes it), and the id of the row the
+    transaction), the issue's updated_at (later each time, and later than
+    the deliveries of the phases, so the issue row is written as a newer
+    hint writes it), and the id of the row the
     delivery's INSERT ... RETURNING made (that statement's \\gset gives it)."""
     r = unit[0]
     body = json.loads(r.body)
@@ -679,7 +682,8 @@ def webhook_rename(db, unit, stmts):
                                                           st["sql"], re.I):
                 gset[k] = "wd_"
     head = ("\\set did random(1, 9000000000000000000)\n"
-            "SELECT clock_timestamp()::text AS bench_ts \\gset\n")
+            "SELECT (clock_timestamp() + interval '100 years')::text AS bench_ts"
+            " \\gset\n")
     return rename, gset, head
 
 
