@@ -1,6 +1,7 @@
 /*
  * jobs.c: background work, on one thread that wakes every second: the
- * outbox is drained and approved PRs are auto-merged each time, expired
+ * outbox is drained (without a pause while batches come full) and
+ * approved PRs are auto-merged each time, expired
  * claims are released (and suspended agents' Gitea users Gitea was away
  * for are blocked) every 10 s, and the reconciliation with Gitea runs at
  * start and every sync.interval (read anew each time, so SIGHUP changes
@@ -32,6 +33,7 @@ jobs_loop(void *arg)
 	struct timespec		 ts;
 	long			 next_sync = 0, next_expiry = 0;
 	int			 handled;
+	bool			 more;
 
 	(void)arg;
 	for (;;) {
@@ -46,6 +48,8 @@ jobs_loop(void *arg)
 		err_clear(&e);
 		if (outbox_drain(&core, JOBS_OUTBOX_BATCH, &handled, &e) == -1)
 			log_warn("outbox: %s", e.message);
+		/* A full batch: more may be due; no pause before the next. */
+		more = handled == JOBS_OUTBOX_BATCH;
 		err_clear(&e);
 		if (pull_automerge_sweep(&core, &handled, &e) == -1)
 			log_warn("auto-merge: %s", e.message);
@@ -67,8 +71,8 @@ jobs_loop(void *arg)
 		pthread_mutex_lock(&jobs.mtx);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += JOBS_TICK_S;
-		while (!jobs.stop && pthread_cond_timedwait(&jobs.cv, &jobs.mtx,
-		    &ts) == 0)
+		while (!more && !jobs.stop && pthread_cond_timedwait(&jobs.cv,
+		    &jobs.mtx, &ts) == 0)
 			;
 		if (jobs.stop) {
 			pthread_mutex_unlock(&jobs.mtx);
