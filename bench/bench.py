@@ -92,6 +92,13 @@ def quiesce(db):
     second, with backoff) through the next phase and into its captures."""
     psql(db, "UPDATE gitea_outbox SET done_at = now(), last_error ="
          " 'synstack-bench: dropped between phases' WHERE done_at IS NULL")
+    # Deliveries are acknowledged once stored and applied by the daemon's
+    # workers after: a phase's backlog is applied before the next begins.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and psql(
+            db, "SELECT count(*) FROM webhook_deliveries WHERE processed_at IS NULL"
+            " AND attempts = 0") != [["0"]]:
+        time.sleep(0.2)
 
 
 # -- agents, keys and targets (bench/gen.sql's rules) ----------------------

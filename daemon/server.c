@@ -799,8 +799,9 @@ server_mhd(const struct conf *conf, MHD_socket fd, bool per_ip)
 	OPT(MHD_OPTION_CONNECTION_LIMIT, conf->http_max_connections, NULL);
 	OPT(MHD_OPTION_CONNECTION_TIMEOUT, conf->http_connection_timeout / 1000,
 	    NULL);
-	/* Room for SERVER_MAX_HEADERS long header lines. */
-	OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, 256 * 1024, NULL);
+	/* Room for SERVER_MAX_HEADERS header lines of ~500 bytes; no more:
+	 * libmicrohttpd zeroes it for every request. */
+	OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL);
 	OPT(MHD_OPTION_THREAD_STACK_SIZE, SERVER_STACK_SIZE, NULL);
 	/* HTTP/1.1 without Host is a 400. */
 	OPT(MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL);

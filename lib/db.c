@@ -52,6 +52,7 @@ db_notice(void *arg, const char *msg)
 #define DB_STMTS_MAX	512
 
 struct db_stmt {
+	const char	*from;		/* the caller's text when prepared */
 	uint64_t	 hash;
 	size_t		 len;
 	char		*sql;		/* a copy: callers' texts may move */
@@ -427,19 +428,26 @@ db_send(PGconn *c, struct err *e, const char *sql, int n,
 	struct db_link	*l = PQinstanceData(c, db_event);
 	struct db_stmt	*st;
 	PGresult	*res;
-	uint64_t	 h;
-	size_t		 len, i;
+	uint64_t	 h = 0;
+	size_t		 len = 0, i;
 	char		 name[16];
 
 	db_count_trip(c);
 	if (l == NULL)
 		return db_check(c, PQexecParams(c, sql, n, NULL, params, NULL,
 		    NULL, 0), e);
-	h = db_hash(sql, &len);
+	/* Statements are mostly constants: the same address, checked, saves
+	 * hashing a text of kilobytes on every call. */
 	for (i = 0; i < l->n; i++)
-		if (l->stmts[i].hash == h && l->stmts[i].len == len &&
-		    strcmp(l->stmts[i].sql, sql) == 0)
+		if (l->stmts[i].from == sql && strcmp(l->stmts[i].sql, sql) == 0)
 			break;
+	if (i == l->n) {
+		h = db_hash(sql, &len);
+		for (i = 0; i < l->n; i++)
+			if (l->stmts[i].hash == h && l->stmts[i].len == len &&
+			    strcmp(l->stmts[i].sql, sql) == 0)
+				break;
+	}
 	snprintf(name, sizeof(name), "ss%zu", i);
 	if (i == l->n) {
 		if (l->n == DB_STMTS_MAX)	/* never, but not a failure */
@@ -455,6 +463,7 @@ db_send(PGconn *c, struct err *e, const char *sql, int n,
 			err_set(e, ERR_INTERNAL, "out of memory");
 			return NULL;
 		}
+		st->from = sql;
 		st->hash = h;
 		st->len = len;
 		l->n++;
