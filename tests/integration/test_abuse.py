@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from conftest import assert_error, assert_ok, parse_response, wait_for
-from mirror_helpers import metrics
+from mirror_helpers import metrics, wait_startup_sync
 from test_work import W, act, start_world
 
 
@@ -84,6 +84,9 @@ def test_an_oversized_body_is_answered_413_to_a_client_still_writing(daemon):
 def test_healthz_sees_a_gitea_outage_within_a_second_of_a_failed_call(gitea_factory, daemon):
     emu = gitea_factory()
     d = daemon(conf={"gitea.url": emu.url, "sync.interval": "1h"})
+    # The reconciliation every daemon runs at start holds the lock a
+    # requested one needs: it is over first.
+    wait_startup_sync(d)
     assert d.get("/healthz").json()["gitea"]["ok"] is True
     emu.faults("500", seconds=5)
     assert_error(d.admin_post("/api/v1/admin/sync"), 502, "gitea_unavailable")
@@ -170,8 +173,12 @@ def test_600_trickling_connections_do_not_starve_the_api(daemon):
     trickle.start()
     try:
         assert trickle.open_now() == 600
-        wait_for(lambda: metrics(d)["synstack_http_connections"] >= 600, timeout=10,
-                 what="the daemon to hold the 600 trickling connections")
+        # Accepting them is not what is measured (a thread each: slow
+        # under ASan on a busy machine; and each is cut at its deadline and
+        # opened again, so a few are always between two); serving the API
+        # while it holds them is.
+        wait_for(lambda: metrics(d)["synstack_http_connections"] >= 540, timeout=30,
+                 what="the daemon to hold the trickling connections")
         slow, served = [], 0
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
