@@ -162,6 +162,11 @@ const struct conf_key conf_keys[] = {
 	  .def = "merge", .reloadable = true,
 	  .choices = "merge rebase rebase-merge squash",
 	  .help = "how Gitea merges: merge, rebase, rebase-merge or squash" },
+	{ .name = "work.required_checks", .type = CONF_STRLIST,
+	  .offset = offsetof(struct conf, work_required_checks),
+	  .def = "[reported]", .reloadable = true,
+	  .help = "[none], [reported] (every check reported on the head must"
+	  " pass) or the check contexts that must pass" },
 
 	{ .name = "elo.k_factor", .type = CONF_INT,
 	  .offset = offsetof(struct conf, elo_k_factor),
@@ -1131,11 +1136,13 @@ finish(struct loader *ld)
 	struct conf		*c = ld->c;
 	const struct conf_key	*kt, *kf;
 	struct pos		 at;
+	struct err		 ce;
 	char			*buf = NULL, *line, *next, *s;
 	size_t			 len = 0, i;
 	unsigned char		 raw[32];
 	int			 rc = -1;
 
+	err_clear(&ce);
 	kt = key_at(offsetof(struct conf, gitea_admin_token));
 	kf = key_at(offsetof(struct conf, gitea_admin_token_file));
 	if (c->gitea_admin_token[0] != '\0' &&
@@ -1189,6 +1196,14 @@ finish(struct loader *ld)
 		free(buf);
 		buf = NULL;
 	}
+
+	kf = key_at(offsetof(struct conf, work_required_checks));
+	if ((c->work_required_checks_json = malloc(CHECKS_RULE_MAX)) == NULL)
+		return oom(ld);
+	if (policy_checks_rule((const char *const *)c->work_required_checks.v,
+	    c->work_required_checks.n, c->work_required_checks_json,
+	    CHECKS_RULE_MAX, &ce) == -1)
+		return fail_key(ld, kf, "'%s': %s", kf->name, ce.message);
 
 	for (i = 0; i < c->admin_token_hashes.n; i++) {
 		/* Each item passed token_hash_parse() when it was read. */
@@ -1365,6 +1380,7 @@ conf_free(struct conf *c)
 		explicit_bzero(c->gitea_webhook_secret,
 		    strlen(c->gitea_webhook_secret));
 	free(c->gitea_webhook_secret);
+	free(c->work_required_checks_json);
 	free(c->path);
 	free(c);
 }

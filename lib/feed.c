@@ -3,9 +3,11 @@
  * renumbered in one statement (one round trip), so that `work-on 3` means
  * what the agent saw.  Sections, in this order, each capped with a count
  * of the rest (SPEC.md section 5): notices (a claim that expired); the
- * agent's claimed issues; its open PRs with reviews it was not told of
+ * agent's claimed issues; its open PRs whose checks failed (the context
+ * and its link); its open PRs with reviews it was not told of
  * yet (each review is marked as told when shown); PRs of its projects
- * waiting for its review at their current head, oldest first; open
+ * waiting for its review at their current head, oldest first (those whose
+ * checks failed last); open
  * unassigned issues of its projects, oldest first;
  * projects it can join, with their open issues; its recent rating
  * changes.  Notices and rating changes are told, not numbered; notices
@@ -50,12 +52,34 @@ static const char feed_sql[] =
     "  JOIN agents x ON x.id = r.reviewer_id"
     "  WHERE pr.author_id = $1 AND pr.state = 'open'"
     "   AND r.author_seen_at IS DISTINCT FROM r.recorded_at),"
+    /* The checks of the agent's open PRs' heads, under each project's
+     * rule (ss_checks, 0016-checks.sql), judged only where CI reported
+     * something (no check stored, none failed). */
+    " mypr AS ("
+    "  SELECT pr.id, k.verdict, k.failing FROM pull_requests pr"
+    "  LEFT JOIN project_policies y ON y.project_id = pr.project_id"
+    "  JOIN LATERAL (SELECT * FROM ss_checks(pr.project_id, pr.head_sha,"
+    "   COALESCE(y.required_checks, $3::jsonb)) WHERE EXISTS (SELECT 1 FROM"
+    "   commit_checks c WHERE c.project_id = pr.project_id AND"
+    "   c.sha = pr.head_sha)) k ON true"
+    "  WHERE pr.author_id = $1 AND pr.state = 'open'),"
+    " failing AS ("
+    "  SELECT 'checks_failed', 2, 'pull', pr.id,"
+    "   p.owner || '/' || p.name || '#' || pr.gitea_pr_number, pr.title,"
+    "   pr.updated_at, pr.gitea_pr_number, NULL::bigint,"
+    "   'checks failed: ' || m.failing, NULL::bigint"
+    "  FROM mypr m JOIN pull_requests pr ON pr.id = m.id"
+    "  JOIN projects p ON p.id = pr.project_id"
+    "  WHERE m.verdict = 'failed'"
+    "   AND NOT EXISTS (SELECT 1 FROM unseen u WHERE u.pr = m.id)),"
     " reviewed AS ("
-    "  SELECT 'reviewed', 2, 'pull', pr.id,"
+    "  SELECT 'reviewed', 3, 'pull', pr.id,"
     "   p.owner || '/' || p.name || '#' || pr.gitea_pr_number, pr.title,"
     "   max(u.recorded_at), pr.gitea_pr_number, NULL::bigint,"
     "   pr.review_status || ': ' || string_agg(u.name || ' ' ||"
-    "    replace(u.action, '_', '-'), ', ' ORDER BY u.updated_at),"
+    "    replace(u.action, '_', '-'), ', ' ORDER BY u.updated_at) ||"
+    "   COALESCE((SELECT '; checks failed: ' || m.failing FROM mypr m"
+    "    WHERE m.id = pr.id AND m.verdict = 'failed'), ''),"
     "   NULL::bigint"
     "  FROM unseen u JOIN pull_requests pr ON pr.id = u.pr"
     "  JOIN projects p ON p.id = pr.project_id"
@@ -64,19 +88,28 @@ static const char feed_sql[] =
     "  SELECT p.id, p.owner, p.name FROM project_members m"
     "  JOIN projects p ON p.id = m.project_id"
     "  WHERE m.agent_id = $1 AND p.deleted_at IS NULL AND NOT p.archived),"
+    /* Those whose checks failed last (no time: ranked after the rest),
+     * and said so. */
     " to_review AS ("
-    "  SELECT 'to_review', 3, 'pull', pr.id,"
+    "  SELECT 'to_review', 4, 'pull', pr.id,"
     "   p.owner || '/' || p.name || '#' || pr.gitea_pr_number, pr.title,"
-    "   pr.created_at, pr.gitea_pr_number, NULL::bigint,"
-    "   'by ' || pr.author_login, NULL::bigint"
+    "   CASE WHEN k.verdict = 'failed' THEN NULL ELSE pr.created_at END,"
+    "   pr.gitea_pr_number, NULL::bigint,"
+    "   'by ' || pr.author_login || CASE WHEN k.verdict = 'failed'"
+    "    THEN '; checks failed' ELSE '' END, NULL::bigint"
     "  FROM mine p JOIN pull_requests pr ON pr.project_id = p.id"
+    "  LEFT JOIN project_policies y ON y.project_id = pr.project_id"
+    "  LEFT JOIN LATERAL (SELECT * FROM ss_checks(pr.project_id,"
+    "   pr.head_sha, COALESCE(y.required_checks, $3::jsonb)) WHERE EXISTS"
+    "   (SELECT 1 FROM commit_checks c WHERE c.project_id = pr.project_id"
+    "   AND c.sha = pr.head_sha)) k ON true"
     "  WHERE pr.state = 'open' AND pr.author_id IS DISTINCT FROM $1"
     "   AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.pull_request_id ="
     "    pr.id AND r.reviewer_id = $1 AND r.commit_sha IS NOT DISTINCT FROM"
     "    pr.head_sha)),"
     /* The oldest $2 of each project hold the oldest $2 of all. */
     " open_issues AS ("
-    "  SELECT 'open_issues', 4, 'issue', i.id,"
+    "  SELECT 'open_issues', 5, 'issue', i.id,"
     "   p.owner || '/' || p.name || '#' || i.number, i.title, i.created_at,"
     "   i.number, NULL::bigint, NULL::text,"
     "   (SELECT sum(c.open_unclaimed) FROM mine JOIN project_counts c"
@@ -86,7 +119,7 @@ static const char feed_sql[] =
     "   AND i.state = 'open' AND i.assigned_to IS NULL"
     "   ORDER BY i.created_at, i.number LIMIT $2::int) i),"
     " joinable AS ("
-    "  SELECT 'projects', 5, 'project', p.id, p.owner || '/' || p.name,"
+    "  SELECT 'projects', 6, 'project', p.id, p.owner || '/' || p.name,"
     "   p.description, NULL::timestamptz, 0, c.open_unclaimed::bigint,"
     "   NULL::text, (SELECT live_projects FROM instance_counts) -"
     "    (SELECT count(*) FROM mine)"
@@ -96,7 +129,7 @@ static const char feed_sql[] =
     "    WHERE m.project_id = p.id AND m.agent_id = $1)"
     "  ORDER BY p.owner || '/' || p.name LIMIT $2::int),"
     " ratings AS ("
-    "  SELECT 'ratings', 6, 'rating', NULL::uuid,"
+    "  SELECT 'ratings', 7, 'rating', NULL::uuid,"
     "   COALESCE(p.owner || '/' || p.name || '#' || pr.gitea_pr_number, ''),"
     "   v.reason, v.created_at, 0, v.rating_after::bigint,"
     "   CASE WHEN v.delta >= 0 THEN '+' ELSE '' END || v.delta, NULL::bigint"
@@ -105,6 +138,7 @@ static const char feed_sql[] =
     "  LEFT JOIN projects p ON p.id = pr.project_id"
     "  WHERE v.agent_id = $1 AND v.created_at > now() - interval '7 days'),"
     " everything AS (SELECT * FROM notices UNION ALL SELECT * FROM claimed"
+    "  UNION ALL SELECT * FROM failing"
     "  UNION ALL SELECT * FROM reviewed UNION ALL SELECT * FROM to_review"
     "  UNION ALL SELECT * FROM open_issues UNION ALL SELECT * FROM joinable"
     "  UNION ALL SELECT * FROM ratings),"
@@ -138,12 +172,19 @@ static const char feed_sql[] =
     " SELECT n, section, kind, ref, title, count, all_rows, note FROM shown"
     " ORDER BY so, k";
 
+/* The sections, in the order of feed_sections. */
+enum feed_section_id {
+	SEC_NOTICES, SEC_CLAIMED, SEC_CHECKS_FAILED, SEC_REVIEWED,
+	SEC_TO_REVIEW, SEC_OPEN_ISSUES, SEC_PROJECTS, SEC_RATINGS
+};
+
 static const struct feed_section {
 	const char	*name;
 	const char	*heading;
 } feed_sections[] = {
 	{ "notices", "Notices" },
 	{ "claimed", "You work on" },
+	{ "checks_failed", "Your PRs whose checks failed" },
 	{ "reviewed", "New reviews of your PRs" },
 	{ "to_review", "PRs waiting for your review" },
 	{ "open_issues", "Open issues in your projects" },
@@ -211,7 +252,8 @@ json_object *
 feed_build(const struct core *core, const struct agent *a, struct err *e)
 {
 	char		 cap[24], *text = NULL;
-	const char	*params[2] = { a->id, cap };
+	const char	*params[3] = { a->id, cap,
+			    core->conf->work_required_checks_json };
 	json_object	*items, *notices, *ratings, *sections, *sec, *data,
 			*next, *answer;
 	PGresult	*res;
@@ -222,7 +264,7 @@ feed_build(const struct core *core, const struct agent *a, struct err *e)
 	FILE		*out;
 
 	snprintf(cap, sizeof(cap), "%d", FEED_SECTION_CAP);
-	if ((res = db_exec(core->pool, e, feed_sql, 2, params)) == NULL)
+	if ((res = db_exec(core->pool, e, feed_sql, 3, params)) == NULL)
 		return NULL;
 	if ((out = open_memstream(&text, &len)) == NULL) {
 		PQclear(res);
@@ -262,17 +304,17 @@ feed_build(const struct core *core, const struct agent *a, struct err *e)
 	json_object_object_add(data, "sections", sections);
 	/* What makes sense now, most pressing first. */
 	next = json_object_new_array();
-	if (shown[2] > 0)
+	if (shown[SEC_CHECKS_FAILED] > 0 || shown[SEC_REVIEWED] > 0)
 		json_object_array_add(next, json_object_new_string("pr <n>"));
-	if (shown[1] > 0)
+	if (shown[SEC_CLAIMED] > 0)
 		json_object_array_add(next, json_object_new_string(
 		    "submit <branch>"));
-	if (shown[3] > 0)
+	if (shown[SEC_TO_REVIEW] > 0)
 		json_object_array_add(next, json_object_new_string(
 		    "review approve|request-changes <n> \"...\""));
-	if (shown[1] == 0 && shown[4] > 0)
+	if (shown[SEC_CLAIMED] == 0 && shown[SEC_OPEN_ISSUES] > 0)
 		json_object_array_add(next, json_object_new_string("work-on <n>"));
-	if (shown[5] > 0)
+	if (shown[SEC_PROJECTS] > 0)
 		json_object_array_add(next, json_object_new_string("join <n>"));
 	json_object_array_add(next, json_object_new_string("details <n>"));
 	answer = json_ok(tlen > 0 ? text : "Nothing for you now: no project to"

@@ -12,7 +12,7 @@
 
 static const char *const hook_events[] = {
 	"repository", "push", "issues", "issue_comment", "pull_request",
-	"pull_request_review", NULL
+	"pull_request_review", "status", NULL
 };
 
 struct hook_find {

@@ -3,7 +3,8 @@
  *
  * The rule: no outstanding request for changes, and required_approvals
  * approvals, counted on the current head only when dismiss_stale_approvals
- * holds.  With auto_merge the daemon merges an agent's PR as soon as the
+ * holds; and, when it is merged, the checks required_checks names passed
+ * on the head (read from Gitea then: checks.c).  With auto_merge the daemon merges an agent's PR as soon as the
  * rule holds and Gitea reports it mergeable (people's PRs are theirs to
  * merge); otherwise its author (or an admin) runs `merge`.  Gitea is always told the head SHA that was checked, so a push
  * in between cannot slip through.
@@ -291,6 +292,40 @@ merge_now(const struct core *core, const struct pr_info *p,
 	    "feed", "my-work", NULL }));
 }
 
+/*
+ * The checks of the head that will be merged, read from Gitea now (a late
+ * or lost status webhook cannot let a red head through): 0 when they
+ * passed (or the project requires none), else -1 with checks_failed or
+ * checks_pending naming them.
+ */
+static int
+checks_gate(const struct core *core, const struct pr_info *p,
+    const struct policy *pol, const char *name, struct err *e)
+{
+	struct checks	k;
+
+	if (!checks_required(pol->required_checks))
+		return 0;
+	if (checks_read(core, p->project, p->owner, p->name, p->head,
+	    pol->required_checks, &k, e) == -1)
+		return -1;
+	if (strcmp(k.verdict, "failed") == 0) {
+		err_set(e, ERR_CHECKS_FAILED, "%s cannot merge: checks failed on"
+		    " its head %.12s: %.380s", name, p->head, k.failing);
+		err_hint(e, "fix what they report and push to the PR's branch:"
+		    " the checks run again on the new head");
+		return -1;
+	}
+	if (strcmp(k.verdict, "pending") == 0) {
+		err_set(e, ERR_CHECKS_PENDING, "%s cannot merge yet: checks"
+		    " pending on its head %.12s: %.380s", name, p->head,
+		    k.pending);
+		err_hint(e, "wait for CI; `pr %s` shows each check", name);
+		return -1;
+	}
+	return 0;
+}
+
 /* `merge`: by the author (agent) or an admin (a == NULL, who says who). */
 static json_object *
 merge_checked(const struct core *core, const struct agent *a,
@@ -340,7 +375,7 @@ merge_checked(const struct core *core, const struct agent *a,
 out:
 	if (c != NULL)
 		db_release(core->pool, c);
-	if (rc == -1)
+	if (rc == -1 || checks_gate(core, &p, &pol, name, e) == -1)
 		return NULL;
 	return merge_now(core, &p, &pol, who, a != NULL ? p.author : NULL, e);
 }
@@ -443,6 +478,14 @@ pull_automerge(const struct core *core, const char *pr, struct err *e)
 		return rc;
 	}
 	gitea_resp_free(&gr);
+	/* Pending checks wait: a status webhook makes the PR due again, and
+	 * the pass retries it every minute.  Failed ones wait for a push. */
+	snprintf(path, sizeof(path), "%s/%s#%ld", p.owner, p.name, p.number);
+	if (checks_gate(core, &p, &pol, path, e) == -1) {
+		log_info("auto-merge: %s", e->message);
+		return e->code == ERR_CHECKS_PENDING ||
+		    e->code == ERR_CHECKS_FAILED ? 0 : -1;
+	}
 	if ((answer = merge_now(core, &p, &pol, &who, NULL, e)) == NULL) {
 		log_info("auto-merge: %s/%s#%ld: %s", p.owner, p.name, p.number,
 		    e->message);

@@ -12,7 +12,7 @@
 
 #include "synstack.h"
 
-enum rule_type { RULE_INT, RULE_BOOL, RULE_STYLE };
+enum rule_type { RULE_INT, RULE_BOOL, RULE_STYLE, RULE_CHECKS };
 
 static const struct rule {
 	const char	*name;		/* in the API and the column */
@@ -31,6 +31,8 @@ static const struct rule {
 	  100000 },
 	{ "auto_merge", RULE_BOOL, offsetof(struct policy, auto_merge), 0, 0 },
 	{ "merge_style", RULE_STYLE, offsetof(struct policy, merge_style), 0, 0 },
+	{ "required_checks", RULE_CHECKS,
+	  offsetof(struct policy, required_checks), 0, 0 },
 };
 #define NRULES	(sizeof(rules) / sizeof(rules[0]))
 
@@ -50,6 +52,44 @@ policy_defaults(const struct conf *conf, struct policy *p)
 	p->auto_merge = conf->work_auto_merge;
 	strlcpy_ss(p->merge_style, conf->work_merge_style,
 	    sizeof(p->merge_style));
+	strlcpy_ss(p->required_checks, conf->work_required_checks_json,
+	    sizeof(p->required_checks));
+}
+
+int
+policy_checks_rule(const char *const *names, size_t n, char *out,
+    size_t size, struct err *e)
+{
+	json_object	*a;
+	size_t		 i, j, len;
+
+	if (n == 0 || n > 20)
+		return err_set(e, ERR_INVALID_FIELD, "required_checks names"
+		    " none, reported, or 1 to 20 check contexts");
+	for (i = 0; i < n; i++) {
+		if ((strcmp(names[i], "none") == 0 ||
+		    strcmp(names[i], "reported") == 0) && n > 1)
+			return err_set(e, ERR_INVALID_FIELD, "required_checks:"
+			    " '%s' stands alone", names[i]);
+		len = strlen(names[i]);
+		if (len == 0 || len > CHECKS_CONTEXT_MAX ||
+		    !utf8_valid(names[i], len))
+			return err_set(e, ERR_INVALID_FIELD, "required_checks:"
+			    " a check context has 1 to %d characters",
+			    CHECKS_CONTEXT_MAX);
+		for (j = 0; j < len; j++)
+			if ((unsigned char)names[i][j] < ' ')
+				return err_set(e, ERR_INVALID_FIELD,
+				    "required_checks: '%.60s' holds a control"
+				    " character", names[i]);
+	}
+	a = json_object_new_array();
+	for (i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(names[i]));
+	strlcpy_ss(out, json_object_to_json_string_ext(a,
+	    JSON_C_TO_STRING_PLAIN), size);
+	json_object_put(a);
+	return 0;
 }
 
 /* One column of a project_policies row onto the policy; NULL keeps the
@@ -71,12 +111,15 @@ rule_apply(const struct rule *r, const char *v, struct policy *p)
 	case RULE_STYLE:
 		strlcpy_ss(f, v, sizeof(p->merge_style));
 		break;
+	case RULE_CHECKS:
+		strlcpy_ss(f, v, sizeof(p->required_checks));
+		break;
 	}
 }
 
 static const char policy_sql[] = "SELECT max_claims, claim_ttl_seconds,"
     " required_approvals, dismiss_stale_approvals, review_rate, auto_merge,"
-    " merge_style FROM project_policies WHERE project_id = $1";
+    " merge_style, required_checks FROM project_policies WHERE project_id = $1";
 
 int
 policy_load(PGconn *c, const struct conf *conf, const char *project,
@@ -101,11 +144,26 @@ rule_json(const struct rule *r, const struct policy *p)
 {
 	const char	*f = (const char *)p + r->offset;
 
+	json_object	*a, *one;
+
 	switch (r->type) {
 	case RULE_INT:
 		return json_object_new_int64(*(const long *)f);
 	case RULE_BOOL:
 		return json_object_new_boolean(*(const bool *)f);
+	case RULE_CHECKS:
+		/* "none" and "reported" as words, contexts as a list. */
+		if ((a = json_tokener_parse(f)) == NULL)
+			return json_object_new_string("reported");
+		one = json_object_array_get_idx(a, 0);
+		if (json_object_array_length(a) == 1 && (strcmp(
+		    json_object_get_string(one), "none") == 0 || strcmp(
+		    json_object_get_string(one), "reported") == 0)) {
+			one = json_object_get(one);
+			json_object_put(a);
+			return one;
+		}
+		return a;
 	default:
 		return json_object_new_string(f);
 	}
@@ -184,6 +242,39 @@ policy_show(const struct core *core, const char *text, struct err *e)
 	return answer;
 }
 
+/* required_checks from JSON: "none", "reported" or a list of contexts. */
+static int
+checks_value(json_object *v, char *buf, size_t size, const char **out,
+    struct err *e)
+{
+	const char	*names[21];
+	size_t		 i, n = 0;
+
+	if (json_object_is_type(v, json_type_string) &&
+	    (strcmp(json_object_get_string(v), "none") == 0 ||
+	    strcmp(json_object_get_string(v), "reported") == 0))
+		names[n++] = json_object_get_string(v);
+	else if (json_object_is_type(v, json_type_array) &&
+	    json_object_array_length(v) <= 20) {
+		for (i = 0; i < json_object_array_length(v); i++) {
+			json_object *x = json_object_array_get_idx(v, i);
+
+			if (!json_object_is_type(x, json_type_string))
+				return err_set(e, ERR_INVALID_FIELD,
+				    "required_checks lists check contexts as"
+				    " strings");
+			names[n++] = json_object_get_string(x);
+		}
+	} else
+		return err_set(e, ERR_INVALID_FIELD, "required_checks is"
+		    " \"none\", \"reported\" or a list of up to 20 check"
+		    " contexts");
+	if (policy_checks_rule(names, n, buf, size, e) == -1)
+		return -1;
+	*out = buf;
+	return 0;
+}
+
 /* A value for one rule from JSON, as text for SQL; NULL clears it. */
 static int
 rule_value(const struct rule *r, json_object *v, char *buf, size_t size,
@@ -222,6 +313,8 @@ rule_value(const struct rule *r, json_object *v, char *buf, size_t size,
 			}
 		return err_set(e, ERR_INVALID_FIELD, "'%s' must be merge,"
 		    " rebase, rebase-merge or squash", r->name);
+	case RULE_CHECKS:
+		return checks_value(v, buf, size, out, e);
 	}
 	return err_set(e, ERR_INVALID_FIELD, "'%s' must be %s or null", r->name,
 	    r->type == RULE_INT ? "an integer" : r->type == RULE_BOOL ?
@@ -259,7 +352,8 @@ policy_set(const struct core *core, const struct actor *who, const char *text,
 	struct ref	 r;
 	json_object	*answer = NULL;
 	const char	*params[1 + NRULES];
-	char		 name[256], nums[NRULES][24], sql[2048];
+	char		 name[256], nums[NRULES][24], sql[2048],
+			 checks[CHECKS_RULE_MAX];
 	size_t		 i, n = 0, off, set_off;
 	PGconn		*c;
 	char		 set[1024];
@@ -280,7 +374,8 @@ policy_set(const struct core *core, const struct actor *who, const char *text,
 			err_set(e, ERR_INVALID_FIELD, "no rule '%.40s'", key);
 			err_hint(e, "rules: max_claims, claim_ttl_seconds,"
 			    " required_approvals, dismiss_stale_approvals,"
-			    " review_rate, auto_merge, merge_style");
+			    " review_rate, auto_merge, merge_style,"
+			    " required_checks");
 			return NULL;
 		}
 	}
@@ -292,7 +387,9 @@ policy_set(const struct core *core, const struct actor *who, const char *text,
 
 		if (!json_object_object_get_ex(changes, rules[i].name, &v))
 			continue;
-		if (rule_value(&rules[i], v, nums[n], sizeof(nums[n]),
+		if (rules[i].type == RULE_CHECKS ? rule_value(&rules[i], v,
+		    checks, sizeof(checks), &params[1 + n], e) == -1 :
+		    rule_value(&rules[i], v, nums[n], sizeof(nums[n]),
 		    &params[1 + n], e) == -1)
 			return NULL;
 		off += (size_t)snprintf(sql + off, sizeof(sql) - off, ", %s",

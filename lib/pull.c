@@ -257,10 +257,12 @@ pull_show(const struct core *core, const struct agent *a, const char *text,
     struct err *e)
 {
 	struct ref	 r;
+	struct policy	 pol;
+	struct checks	 k;
 	const char	*params[1];
-	json_object	*data, *reviews;
-	char		 name[256], needs[1024], msg[4096];
-	size_t		 off;
+	json_object	*data, *reviews, *checks = NULL, *one;
+	char		 name[256], needs[1024], head[64], msg[6144];
+	size_t		 off, n;
 	PGconn		*c;
 	PGresult	*res = NULL, *rv = NULL;
 	int		 i;
@@ -284,7 +286,23 @@ pull_show(const struct core *core, const struct agent *a, const char *text,
 	    "  || '#' || i.number END AS issue"
 	    " FROM pull_requests pr JOIN projects p ON p.id = pr.project_id"
 	    " LEFT JOIN issues i ON i.id = pr.issue_id WHERE pr.id = $1", 1,
-	    params)) == NULL)
+	    params)) == NULL ||
+	    policy_load(c, core->conf, r.project_id, &pol, e) == -1)
+		goto fail;
+	strlcpy_ss(head, PQgetvalue(res, 0, 7), sizeof(head));
+	/* The head's checks as Gitea has them now (else as stored). */
+	db_release(core->pool, c);
+	c = NULL;
+	if (head[0] != '\0' && checks_read(core, r.project_id, r.owner, r.name,
+	    head, pol.required_checks, &k, e) == -1) {
+		log_debug("pr %s: checks as stored: %s", name, e->message);
+		err_clear(e);
+	}
+	if ((c = db_acquire(core->pool, e)) == NULL)
+		goto fail;
+	if (checks_judge(c, r.project_id, head, pol.required_checks, &k, e) ==
+	    -1 || (checks = checks_list(c, r.project_id, head,
+	    pol.required_checks, e)) == NULL)
 		goto fail;
 	if ((rv = db_query(c, e, "SELECT x.name AS reviewer, r.action,"
 	    " r.body, r.commit_sha, r.commit_sha IS NOT DISTINCT FROM"
@@ -305,6 +323,9 @@ pull_show(const struct core *core, const struct agent *a, const char *text,
 	json_object_object_add(data, "needs", json_object_new_string(needs));
 	reviews = json_from_rows(rv);
 	json_object_object_add(data, "reviews", reviews);
+	json_object_object_add(data, "checks", checks);
+	json_object_object_add(data, "checks_verdict",
+	    json_object_new_string(k.verdict));
 	off = (size_t)snprintf(msg, sizeof(msg), "%s (%s, %s): %s\n%s -> %s by"
 	    " %s; %s.", name, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3),
 	    PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5),
@@ -317,6 +338,35 @@ pull_show(const struct core *core, const struct agent *a, const char *text,
 	if (PQntuples(rv) == 0 && off < sizeof(msg))
 		off += (size_t)snprintf(msg + off, sizeof(msg) - off,
 		    "\nNo review yet.");
+	/* Every check of the head, those the rule counts marked. */
+	n = json_object_array_length(checks);
+	if (off < sizeof(msg))
+		off += (size_t)snprintf(msg + off, sizeof(msg) - off,
+		    "\nChecks of %.12s: %s%s", head, n == 0 ? "none reported" :
+		    k.verdict, n == 0 && strcmp(k.verdict, "passed") != 0 ?
+		    " (pending)" : "");
+	for (i = 0; i < (int)n && off < sizeof(msg); i++) {
+		one = json_object_array_get_idx(checks, (size_t)i);
+		off += (size_t)snprintf(msg + off, sizeof(msg) - off,
+		    "\n  %s %s: %s%s%s",
+		    json_object_get_boolean(json_object_object_get(one,
+		    "required")) ? "*" : "-", json_object_get_string(
+		    json_object_object_get(one, "context")),
+		    json_object_get_string(json_object_object_get(one, "state")),
+		    json_object_get_string(json_object_object_get(one,
+		    "target_url"))[0] != '\0' ? " " : "",
+		    json_object_get_string(json_object_object_get(one,
+		    "target_url")));
+	}
+	if (strcmp(PQgetvalue(res, 0, 2), "open") == 0 && off < sizeof(msg)) {
+		if (strcmp(k.verdict, "failed") == 0)
+			off += (size_t)snprintf(msg + off, sizeof(msg) - off,
+			    "\nChecks failed: %s; fix them and push.",
+			    k.failing);
+		else if (strcmp(k.verdict, "pending") == 0)
+			off += (size_t)snprintf(msg + off, sizeof(msg) - off,
+			    "\nChecks pending: %s.", k.pending);
+	}
 	if (needs[0] != '\0' && off < sizeof(msg))
 		snprintf(msg + off, sizeof(msg) - off, "\nBefore it merges: %s.",
 		    needs);
@@ -324,6 +374,7 @@ pull_show(const struct core *core, const struct agent *a, const char *text,
 	PQclear(rv);
 	return json_ok(msg, data, NULL);
 fail:
+	json_object_put(checks);
 	PQclear(res);
 	PQclear(rv);
 	if (c != NULL)

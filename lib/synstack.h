@@ -47,6 +47,8 @@ enum err_code {
 	ERR_OWN_PR,		/* 422 own_pr */
 	ERR_PR_CLOSED,		/* 422 pr_closed */
 	ERR_NOT_APPROVED,	/* 422 not_approved */
+	ERR_CHECKS_PENDING,	/* 422 checks_pending */
+	ERR_CHECKS_FAILED,	/* 422 checks_failed */
 	ERR_RATE_LIMITED,	/* 429 rate_limited */
 	ERR_GITEA_REFUSED,	/* 422 gitea_refused */
 	ERR_GITEA_UNAVAILABLE,	/* 502 gitea_unavailable */
@@ -164,6 +166,8 @@ struct conf {
 	bool		 work_dismiss_stale_approvals;
 	bool		 work_auto_merge;
 	char		*work_merge_style;
+	struct strlist	 work_required_checks;
+	char		*work_required_checks_json;	/* derived: ["..."] */
 
 	/* elo */
 	long		 elo_k_factor;
@@ -678,6 +682,9 @@ json_object	*pull_review(const struct core *, const struct agent *,
 
 /* policy.c: a project's work rules: synstack.yaml's work.* defaults with
  * the project's own overrides */
+#define CHECKS_RULE_MAX		(20 * 260 + 64)	/* a rule as JSON */
+#define CHECKS_CONTEXT_MAX	255		/* Gitea's context column */
+
 struct policy {
 	long	max_claims;
 	long	claim_ttl;		/* seconds */
@@ -686,7 +693,14 @@ struct policy {
 	long	review_rate;		/* reviews per agent per hour */
 	bool	auto_merge;
 	char	merge_style[16];	/* Gitea's "Do" */
+	char	required_checks[CHECKS_RULE_MAX];	/* ["none"], ["reported"]
+							 * or contexts, as JSON */
 };
+/* The required_checks rule of names, as JSON into out: "none" or
+ * "reported" alone, or 1 to 20 contexts of 1 to 255 printable
+ * characters. */
+int		 policy_checks_rule(const char *const *, size_t, char *, size_t,
+		     struct err *);
 int		 policy_load(PGconn *, const struct conf *, const char *,
 		     struct policy *, struct err *);
 /* owner/repo; {"policy": effective, "overrides": the project's own} */
@@ -704,6 +718,28 @@ int		 rating_settle(PGconn *, const struct conf *, const char *,
 extern const char rating_recent_sql[];
 /* The agents by rating, best first; at most limit (1..RATING_BOARD_MAX). */
 json_object	*rating_leaderboard(const struct core *, long, struct err *);
+
+/* checks.c: a commit's checks (Gitea's commit statuses) under the rule */
+struct checks {
+	char	verdict[8];		/* passed, pending, failed */
+	char	failing[1024];		/* "ci/test failure (url), ..." */
+	char	pending[1024];
+};
+/* Whether a rule (required_checks JSON) asks for any check. */
+bool		 checks_required(const char *);
+/* Gitea's list of a commit's statuses, stored (newest per context). */
+int		 checks_store(PGconn *, const char *, const char *, json_object *,
+		     struct err *);
+/* The stored checks of project, sha under rule (required_checks JSON). */
+int		 checks_judge(PGconn *, const char *, const char *, const char *,
+		     struct checks *, struct err *);
+/* Read from Gitea now (owner, name, sha), stored, then judged. */
+int		 checks_read(const struct core *, const char *, const char *,
+		     const char *, const char *, const char *, struct checks *,
+		     struct err *);
+/* [{context, state, target_url, description, required}] */
+json_object	*checks_list(PGconn *, const char *, const char *, const char *,
+		     struct err *);
 
 /* feed.c: the numbered list of what matters to an agent now */
 #define FEED_SECTION_CAP	10

@@ -382,6 +382,41 @@ apply_push(struct apply_ctx *x, json_object *body, struct err *e)
 /* Each event type we use, what it must hold to be applied (checked when
  * it arrives, so a delivery that cannot be is refused, not queued), and
  * its applier. */
+/*
+ * A commit's status changed (CI reported): the commit's statuses are read
+ * from Gitea and stored, and open PRs with that head are due for an
+ * auto-merge attempt now rather than at the next pass.
+ */
+static int
+apply_status(struct apply_ctx *x, json_object *body, struct err *e)
+{
+	json_object	*gitea;
+	const char	*sha = json_path_str(body, "sha"), *params[2];
+	char		 path[512];
+	size_t		 n;
+	int		 rc;
+
+	if ((rc = project_of(x, body, e)) != 0)
+		return rc;
+	n = sha != NULL ? strlen(sha) : 0;
+	if (n < 7 || n > 64 || strspn(sha, "0123456789abcdef") != n)
+		return err_set(e, ERR_BAD_REQUEST, "the delivery has no commit"
+		    " SHA");
+	gitea_repo_path(path, sizeof(path), x->owner, x->name, "/statuses/%s",
+	    sha);
+	if (!confirmed(x, path, true, &gitea))
+		return APPLY_CONFIRM;
+	if (gitea == NULL)
+		return 1;
+	params[0] = x->project;
+	params[1] = sha;
+	if (checks_store(x->c, x->project, sha, gitea, e) == -1)
+		return -1;
+	return db_run(x->c, e, "UPDATE pull_requests SET automerge_tried_at ="
+	    " NULL WHERE project_id = $1 AND head_sha = $2 AND state = 'open'",
+	    2, params);
+}
+
 static const struct webhook_applier {
 	const char	*event_type;
 	const char	*needs;		/* a number at this path */
@@ -403,6 +438,7 @@ static const struct webhook_applier {
 	{ "pull_request_review_rejected", "pull_request.number", apply_review },
 	{ "pull_request_review_comment", "pull_request.number", apply_review },
 	{ "push", NULL, apply_push },
+	{ "status", NULL, apply_status },
 };
 
 static const struct webhook_applier *

@@ -11,7 +11,8 @@ import hashlib
 import re
 import secrets
 
-from . import model, render
+from . import model, payloads, render
+from .git import GitError
 from .httpapi import (ApiError, not_found, paginate, require_admin,
                       require_signed_in)
 
@@ -930,7 +931,7 @@ def branch_get(app, req):
     return 200, app.branch_json(repo, req.params["branch"], req.doer)
 
 
-STATUS_STATES = ("pending", "success", "error", "failure", "warning")
+STATUS_STATES = ("pending", "success", "error", "failure", "warning", "skipped")
 
 
 @route("POST", "/repos/{owner}/{repo}/statuses/{sha}", "repository")
@@ -940,13 +941,22 @@ def status_create(app, req):
     body = req.json()
     if body.get("state") not in STATUS_STATES:
         raise ApiError(422, "[State]: Required")
+    # Gitea reads the commit first (commitstatus.CreateCommitStatus): a
+    # status is only ever on a commit the repository has.
+    try:
+        commit = app.git.commit(repo.git_dir, req.params["sha"])
+    except GitError:
+        raise not_found()
     s = model.Status(id=app.state.next_id("status"), repo_id=repo.id,
-                     sha=req.params["sha"], state=body["state"],
+                     sha=commit["id"], state=body["state"],
                      context=body.get("context") or "default",
                      target_url=body.get("target_url") or "",
                      description=body.get("description") or "",
                      creator_id=req.doer.id)
     app.state.statuses[s.id] = s
+    # Gitea sends the "status" event for every status created
+    # (webhookNotifier.CreateCommitStatus, HookEventStatus).
+    app.hooks.fire(repo, "status", payloads.status(app.state, repo, s, commit, req.doer))
     return 201, render.commit_status(app.state, s)
 
 

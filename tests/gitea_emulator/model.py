@@ -216,7 +216,7 @@ class Status:
     id: int
     repo_id: int
     sha: str
-    state: str                          # pending, success, error, failure, warning
+    state: str                          # pending, success, error, failure, warning, skipped
     context: str = "default"
     target_url: str = ""
     description: str = ""

@@ -327,6 +327,30 @@ def repository(state, action, repo, sender, permissions=None, branch_count=None)
     }
 
 
+def status(state, repo, st, commit, sender, permissions=None, branch_count=None):
+    """CommitStatusPayload (services/webhook/notifier.go CreateCommitStatus):
+    no action; the state under "state" here (under "status" in the API's
+    CommitStatus); the commit as a PayloadCommit; id is the status's table
+    id; owner-level repository permissions."""
+    repo_url = render.repo_html_url(state, repo)
+    return {
+        "commit": render.payload_commit(commit, repo_url,
+                                        lambda e: render.commit_username(state, e))
+        if commit else None,
+        "context": st.context,
+        "created_at": render.time(st.created_at),
+        "description": st.description,
+        "id": st.id,
+        "repository": _repo_json(state, repo, permissions or dict(render.OWNER_PERMISSIONS),
+                                 branch_count),
+        "sender": render.user(state, sender),
+        "sha": st.sha,
+        "state": st.state,
+        "target_url": st.target_url,
+        "updated_at": render.time(st.updated_at),
+    }
+
+
 # Body kinds of the fixtures -> the event type they are sent as, and the
 # indent of their body (repository events use one space, hook.go:522-524).
 INDENT = {"repository": 1}

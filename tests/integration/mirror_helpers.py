@@ -16,7 +16,7 @@ import uuid
 from conftest import assert_ok, wait_for
 
 HOOK_EVENTS = ["repository", "push", "issues", "issue_comment", "pull_request",
-               "pull_request_review"]
+               "pull_request_review", "status"]
 
 
 # -- the webhook secret and signatures ----------------------------------------

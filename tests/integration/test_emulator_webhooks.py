@@ -22,7 +22,7 @@ from emulator_helpers import (
     assert_hook_headers, assert_same_shape, event_type, fixture, fixture_bytes, get_branch,
     header, hold_and_flush, hook_body, new_since, settle, shape_diff, signatures, wait_for)
 
-ALL_EVENTS = ["push", "issues", "pull_request", "repository"]
+ALL_EVENTS = ["push", "issues", "pull_request", "repository", "status"]
 
 
 @pytest.fixture(scope="module")
@@ -397,6 +397,30 @@ def test_repository_created(env):
     assert body["repository"]["mirror_updated"] == "0001-01-01T00:00:00Z"   # zero Go time
     assert body["repository"]["owner"]["last_login"] == "0001-01-01T00:00:00Z"
     assert_reduced(env, body["sender"], "sidecar")
+
+
+def test_commit_status(env):
+    """Gitea 1.26.3 sends "status" for every status created (README): no
+    action, the state under "state", the commit as a PayloadCommit."""
+    sha = env.emu.get("/repos/acme/widgets/branches/main").json()["commit"]["id"]
+    r, got = act(env, lambda: env.emu.post(f"/repos/acme/widgets/statuses/{sha}",
+                                           json={"state": "failure", "context": "ci/test",
+                                                 "target_url": "https://ci.example/7",
+                                                 "description": "2 tests failed"}))
+    assert r.status_code == 201, r.text
+    (h, raw), = only(got, "status")
+    assert header(h, "X-Gitea-Event") == "status"
+    body = json.loads(raw)
+    assert set(body) == {"id", "sha", "context", "description", "target_url", "state",
+                         "commit", "repository", "sender", "created_at", "updated_at"}, body
+    assert (body["sha"], body["state"], body["context"], body["target_url"]) == \
+        (sha, "failure", "ci/test", "https://ci.example/7")
+    assert body["commit"]["id"] == sha and body["repository"]["full_name"] == "acme/widgets"
+    assert_reduced(env, body["sender"], "sidecar")
+    # Only on a commit the repository has.
+    r, got = act(env, lambda: env.emu.post("/repos/acme/widgets/statuses/" + "0" * 40,
+                                           json={"state": "success"}))
+    assert r.status_code == 404 and not [x for x in got if event_type(x[0]) == "status"]
 
 
 def test_repo_and_org_hooks_sign_with_their_own_secret(env):

@@ -33,7 +33,7 @@ OWNER, NAME = W.split("/")
 POLICY = f"/api/v1/admin/projects/{W}/policy"
 DEFAULTS = {"max_claims": 1, "claim_ttl_seconds": 48 * 3600, "required_approvals": 1,
             "dismiss_stale_approvals": True, "review_rate": 30, "auto_merge": True,
-            "merge_style": "merge"}
+            "merge_style": "merge", "required_checks": "reported"}
 # synstack.yaml's elo.* defaults.
 K, DIFFICULTY, K_CAUGHT, K_APPROVAL, K_CLOSED, DECAY = 32, 1200, 16, 8, 8, 50
 

@@ -633,16 +633,24 @@ def test_admin_routes_answer_as_documented(world):
     assert shown["project"] == W and set(shown["policy"]) == set(rules), shown
     for name, rule in rules.items():
         assert rule["nullable"] is True, name
-        if rule["type"] == "integer":
+        if rule.get("type") == "integer":
             for v in (rule["minimum"], rule["maximum"]):
                 got = assert_ok(admin(d, "PUT", path, json={name: v}))
                 assert got["policy"][name] == v and got["overrides"][name] == v, (name, got)
             for v in (rule["minimum"] - 1, rule["maximum"] + 1, "1", 1.5, True):
                 assert_error(admin(d, "PUT", path, json={name: v}), 400, "invalid_field")
-        elif rule["type"] == "boolean":
+        elif rule.get("type") == "boolean":
             for v in (False, True):
                 assert assert_ok(admin(d, "PUT", path, json={name: v}))["policy"][name] is v
             for v in (0, "true"):
+                assert_error(admin(d, "PUT", path, json={name: v}), 400, "invalid_field")
+        elif "oneOf" in rule:           # required_checks: a word or a list
+            words, names = rule["oneOf"]
+            for v in words["enum"] + [["ci/" + "x" * (names["items"]["maxLength"] - 3)],
+                                      ["c%d" % i for i in range(names["maxItems"])]]:
+                assert assert_ok(admin(d, "PUT", path, json={name: v}))["policy"][name] == v
+            for v in ("octopus", 1, [], ["x" * (names["items"]["maxLength"] + 1)],
+                      ["c%d" % i for i in range(names["maxItems"] + 1)], [""], [1]):
                 assert_error(admin(d, "PUT", path, json={name: v}), 400, "invalid_field")
         else:
             for v in rule["enum"]:

@@ -33,7 +33,7 @@ PR = 5
 PR_TITLE = "Fix the grid gap"
 # Every section of the feed, in order; notices and ratings are told, not
 # numbered (they have no item).
-SECTIONS = ["notices", "claimed", "reviewed", "to_review", "open_issues",
+SECTIONS = ["notices", "claimed", "checks_failed", "reviewed", "to_review", "open_issues",
             "projects", "ratings"]
 TOLD = {"notices": "notices", "ratings": "ratings"}
 CAP = 10
@@ -92,7 +92,8 @@ def check_feed(body):
             assert re.fullmatch(r"[\w.-]+/[\w.-]+", it["ref"]), it
             assert isinstance(it.get("open_issues"), int), it
         else:
-            assert it["kind"] == ("pull" if it["section"] in ("reviewed", "to_review")
+            assert it["kind"] == ("pull" if it["section"] in ("checks_failed", "reviewed",
+                                                              "to_review")
                                   else "issue"), it
             assert re.fullmatch(r"[\w.-]+/[\w.-]+#\d+", it["ref"]), it
     refs = [it["ref"] for it in items]

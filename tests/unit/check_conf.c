@@ -98,6 +98,7 @@ START_TEST(test_defaults)
 	ck_assert(c->work_dismiss_stale_approvals);
 	ck_assert(c->work_auto_merge);
 	ck_assert_str_eq(c->work_merge_style, "merge");
+	ck_assert_str_eq(c->work_required_checks_json, "[\"reported\"]");
 	ck_assert_int_eq(c->elo_k_factor, 32);
 	ck_assert_int_eq(c->elo_difficulty, 1200);
 	ck_assert_int_eq(c->elo_pair_decay, 50);
@@ -338,6 +339,12 @@ static const struct bad_case {
 	{ "work:\n  merge_style: \"\"\n",
 	  "t.yaml:2:16: 'work.merge_style' must be one of merge rebase "
 	  "rebase-merge squash, got ''" },
+	{ "work:\n  required_checks: [none, ci/test]\n",
+	  "t.yaml:2:20: 'work.required_checks': required_checks: 'none' stands"
+	  " alone" },
+	{ "work:\n  required_checks: []\n",
+	  "t.yaml:2:20: 'work.required_checks': required_checks names none,"
+	  " reported, or 1 to 20 check contexts" },
 	/* post-load checks */
 	{ "admin:\n  token_hashes:\n    - sha256:abc\n",
 	  "t.yaml:3:7: 'admin.token_hashes' item 1 is not "
