@@ -12,6 +12,7 @@ import time
 
 from conftest import assert_error, assert_ok, wait_for
 from test_loop import Agent, hooked_world, policy_put, push_more, work_and_submit
+from test_mcp import call, post_mcp, rpc_answer
 from test_review import gitea_pulls, review
 from test_work import PR, W, act, feed, ok, refs
 
@@ -108,6 +109,13 @@ def test_failed_checks_refuse_the_merge_show_in_the_feed_and_a_green_fix_merges(
     assert data["checks_verdict"] == "failed", data
     assert {c["context"]: (c["state"], c["target_url"]) for c in data["checks"]} == \
         {"lint": ("success", f"{URL}/lint/{head[:7]}"), "ci/test": ("failure", f"{URL}/42")}
+    # The same through MCP's pr_details.
+    _, result, _ = rpc_answer(post_mcp(d, a.key, call("pr_details", {"pr": f"{W}#{number}"})))
+    sc = result["structuredContent"]
+    assert sc["checks_verdict"] == "failed" and \
+        {c["context"]: c["state"] for c in sc["checks"]} == {"lint": "success",
+                                                              "ci/test": "failure"}, sc
+    assert "ci/test: failure" in result["content"][0]["text"], result
     # A fix: a new head starts over.  CI reports the old head late: it
     # does not count; the new head's green does.
     head2 = push_more(emu, tmp_path, a, branch, {"src/fix.c": "int fixed = 1;\n"})
