@@ -94,7 +94,8 @@ api_admin_audit(struct request *rq, struct response *rs)
 			return;
 		}
 	}
-	if ((rows = audit_list(rq->pool, limit, &e)) == NULL) {
+	if ((rows = audit_list(rq->pool, limit, request_query(rq, "project"),
+	    &e)) == NULL) {
 		reply_error(rs, &e);
 		return;
 	}

@@ -13,7 +13,9 @@
 enum route_auth {
 	AUTH_NONE,		/* public */
 	AUTH_AGENT,		/* an active agent's bearer key */
-	AUTH_ADMIN		/* an admin token */
+	AUTH_ADMIN,		/* an admin token */
+	AUTH_SPONSOR		/* an admin token, or a sponsor token of the
+				 * project the path names */
 };
 
 struct request {
@@ -32,6 +34,7 @@ struct request {
 	char			 remote[64];
 	struct agent		 agent;		/* AUTH_AGENT */
 	struct actor		 actor;		/* who, for the audit log */
+	bool			 admin;		/* an admin token, not a sponsor's */
 };
 
 struct response {
@@ -77,6 +80,9 @@ void		 server_connection_stats(long *, unsigned long *);
 void		 server_set_conf(struct conf *);
 void		 reply_json(struct response *, int, json_object *);
 void		 reply_error(struct response *, const struct err *);
+/* 200 with j, or the error when j is NULL. */
+void		 reply_answer(struct response *, json_object *,
+		     const struct err *);
 /* Content type, strict parse and an object at the top; 0 or an error
  * already answered. */
 int		 request_json(struct request *, struct response *,
@@ -175,5 +181,36 @@ void		 api_admin_audit(struct request *, struct response *);
 void		 api_admin_sync(struct request *, struct response *);
 void		 api_admin_policy(struct request *, struct response *);
 void		 api_admin_merge(struct request *, struct response *);
+
+/* api-deploy.c: a project's deployment, and the admin's project list */
+void		 api_deployment_show(struct request *, struct response *);
+void		 api_deployment_set(struct request *, struct response *);
+void		 api_deployment_readiness(struct request *, struct response *);
+void		 api_admin_projects(struct request *, struct response *);
+/* The project of the path's {owner}/{repo} as "owner/repo" (400 on a bad
+ * name, answered). */
+int		 request_project(struct request *, struct response *, char *);
+
+/* api-secrets.c */
+void		 api_secrets_list(struct request *, struct response *);
+void		 api_secret_put(struct request *, struct response *);
+void		 api_secret_delete(struct request *, struct response *);
+void		 api_secret_confirm(struct request *, struct response *);
+void		 api_secret_reveal(struct request *, struct response *);
+
+/* api-sponsors.c */
+void		 api_sponsors_list(struct request *, struct response *);
+void		 api_sponsor_add(struct request *, struct response *);
+void		 api_sponsor_change(struct request *, struct response *);
+void		 api_sponsor_tokens(struct request *, struct response *);
+void		 api_sponsor_token_issue(struct request *, struct response *);
+void		 api_sponsor_token_revoke(struct request *, struct response *);
+
+/* api-platforms.c */
+void		 api_platforms_list(struct request *, struct response *);
+void		 api_platform_add(struct request *, struct response *);
+void		 api_platform_show(struct request *, struct response *);
+void		 api_platform_change(struct request *, struct response *);
+void		 api_platform_delete(struct request *, struct response *);
 
 #endif /* DAEMON_H */

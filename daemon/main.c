@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: synstackd [-dnV] [-c file] [install-hook]\n");
+	fprintf(stderr, "usage: synstackd [-dnV] [-c file]"
+	    " [install-hook | rotate-master-key new-key-file]\n");
 	exit(2);
 }
 
@@ -83,6 +85,99 @@ raise_open_files(const struct conf *conf)
 		    " or ulimit -n, or lower http.max_connections",
 		    (unsigned long)rl.rlim_cur, (unsigned long)want,
 		    conf->http_max_connections);
+}
+
+static int	migrate(const struct conf *);
+
+/* deploy.platforms_file, or the one beside synstack.yaml when present;
+ * NULL when there is none to read. */
+static const char *
+platforms_path(const struct conf *conf)
+{
+	static const char	def[] = SYNSTACK_SYSCONFDIR "/platforms.yaml";
+
+	if (conf->deploy_platforms_file[0] != '\0')
+		return conf->deploy_platforms_file;
+	return access(def, R_OK) == 0 ? def : NULL;
+}
+
+/* The platforms file's platforms the database lacks, added. */
+static int
+seed_platforms(const struct conf *conf)
+{
+	const char	*path = platforms_path(conf);
+	struct err	 e;
+	int		 added;
+
+	if (path == NULL) {
+		log_info("no platforms file: the catalog is the database's");
+		return 0;
+	}
+	err_clear(&e);
+	if (platform_seed(daemon_state.pool, path, &added, &e) == -1) {
+		log_error("platforms: %s", e.message);
+		return -1;
+	}
+	log_info("platform catalog: %d platforms added from %s", added, path);
+	return 0;
+}
+
+/*
+ * synstackd rotate-master-key NEW_KEY_FILE: every sealed value re-sealed
+ * under the new key in one transaction.  The running daemons keep the old
+ * key until the config names the new one and they restart.
+ */
+static int
+rotate_master_key(const struct conf *conf, const char *new_path)
+{
+	struct vault		 next;
+	struct rotate_report	 rep;
+	struct err		 e;
+	PGconn			*c;
+	int			 rc = 1;
+
+	err_clear(&e);
+	if (vault_require(&daemon_state.vault, &e) == -1) {
+		fprintf(stderr, "synstackd: %s\n", e.message);
+		return 1;
+	}
+	if (vault_load(&next, new_path, &e) == -1 || !next.loaded) {
+		fprintf(stderr, "synstackd: %s\n", next.loaded || e.message[0]
+		    ? e.message : "no new key file given");
+		return 1;
+	}
+	if (strcmp(next.id_hex, daemon_state.vault.id_hex) == 0) {
+		fprintf(stderr, "synstackd: %s is the master key in force\n",
+		    new_path);
+		goto out;
+	}
+	if ((daemon_state.pool = db_pool_new(conf, &e)) == NULL) {
+		fprintf(stderr, "synstackd: %s\n", e.message);
+		goto out;
+	}
+	if (migrate(conf) == -1)
+		goto out;
+	if ((c = db_acquire(daemon_state.pool, &e)) == NULL) {
+		fprintf(stderr, "synstackd: %s\n", e.message);
+		goto out;
+	}
+	if (secret_rotate(c, &daemon_state.vault, &next, &rep, &e) == -1) {
+		db_release(daemon_state.pool, c);
+		fprintf(stderr, "synstackd: rotation failed, nothing changed:"
+		    " %s\n", e.message);
+		goto out;
+	}
+	db_release(daemon_state.pool, c);
+	printf("re-sealed %ld values under master key %s (%ld already were)."
+	    "\nNow set secrets.master_key_file to %s and restart synstackd;"
+	    " keep the old key\nuntil every daemon runs with the new one.\n",
+	    rep.resealed, next.id_hex, rep.already, new_path);
+	rc = 0;
+out:
+	if (daemon_state.pool != NULL)
+		db_pool_free(daemon_state.pool);
+	vault_wipe(&next);
+	return rc;
 }
 
 static void
@@ -156,8 +251,9 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
-	if (optind < argc && (strcmp(argv[optind], "install-hook") != 0 ||
-	    optind + 1 != argc))
+	if (optind < argc && !(strcmp(argv[optind], "install-hook") == 0 &&
+	    optind + 1 == argc) && !(strcmp(argv[optind],
+	    "rotate-master-key") == 0 && optind + 2 == argc))
 		usage();
 
 	err_clear(&e);
@@ -173,10 +269,26 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (check_only) {
+		json_object	*pl;
+
+		if (platforms_path(conf) != NULL) {
+			if ((pl = platform_file_load(platforms_path(conf),
+			    &e)) == NULL) {
+				fprintf(stderr, "synstackd: %s\n", e.message);
+				return 1;
+			}
+			json_object_put(pl);
+		}
 		fprintf(stderr, "configuration OK\n");
 		vault_wipe(&daemon_state.vault);
 		conf_free(conf);
 		return 0;
+	}
+	if (optind < argc && strcmp(argv[optind], "rotate-master-key") == 0) {
+		ch = rotate_master_key(conf, argv[optind + 1]);
+		vault_wipe(&daemon_state.vault);
+		conf_free(conf);
+		return ch;
 	}
 	if (optind < argc) {
 		gitea_global_init();
@@ -200,7 +312,7 @@ main(int argc, char *argv[])
 	server_set_conf(conf);
 	if ((daemon_state.pool = db_pool_new(conf, &e)) == NULL)
 		fatal("%s", e.message);
-	if (migrate(conf) == -1)
+	if (migrate(conf) == -1 || seed_platforms(conf) == -1)
 		return 1;
 	listen_start(daemon_state.pool);
 	health_start();

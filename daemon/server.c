@@ -151,6 +151,15 @@ reply_error(struct response *rs, const struct err *e)
 		rs->www_authenticate = true;
 }
 
+void
+reply_answer(struct response *rs, json_object *j, const struct err *e)
+{
+	if (j == NULL)
+		reply_error(rs, e);
+	else
+		reply_json(rs, 200, j);
+}
+
 const char *
 request_query(struct request *rq, const char *name)
 {
@@ -294,6 +303,36 @@ client_address(struct MHD_Connection *conn, char *out, size_t size)
 		strlcpy_ss(out, "unix", size);
 }
 
+/*
+ * A token that failed the route's credential: when it is another kind we
+ * know (an agent's key, a sponsor's token), the answer is 403, not 401:
+ * the caller is known, the route is not theirs.
+ */
+static void
+known_elsewhere(struct request *rq, const char *token, const char *needs,
+    struct err *e)
+{
+	struct agent	a;
+	struct actor	who;
+	struct err	sub;
+
+	if (token == NULL)
+		return;
+	err_clear(&sub);
+	if (key_well_formed(token)) {
+		if (agent_authenticate(rq->pool, token, &a, &sub) == 0 ||
+		    sub.code == ERR_WAITING_APPROVAL ||
+		    sub.code == ERR_SUSPENDED)
+			err_set(e, ERR_FORBIDDEN, "an agent key cannot use this"
+			    " route: it needs %s", needs);
+	} else if (token_well_formed(SPONSOR_TOKEN_PREFIX, token)) {
+		if (sponsor_authenticate(rq->pool, token, NULL, NULL, &who,
+		    &sub) == -1 && sub.code == ERR_FORBIDDEN)
+			err_set(e, ERR_FORBIDDEN, "a sponsor token cannot use"
+			    " this route: it needs %s", needs);
+	}
+}
+
 static int
 authenticate(struct request *rq, struct response *rs)
 {
@@ -314,9 +353,32 @@ authenticate(struct request *rq, struct response *rs)
 		strlcpy_ss(rq->actor.id, rq->agent.id, sizeof(rq->actor.id));
 		return 0;
 	case AUTH_ADMIN:
-		if (admin_authenticate(rq->conf, token, &rq->actor, &e) == -1)
+		if (admin_authenticate(rq->conf, token, &rq->actor, &e) == 0) {
+			rq->admin = true;
+			return 0;
+		}
+		known_elsewhere(rq, token, "an admin token", &e);
+		break;
+	case AUTH_SPONSOR:
+		/* The route's first two parameters are {owner}/{repo}. */
+		if (token_well_formed(SPONSOR_TOKEN_PREFIX, token)) {
+			if (sponsor_authenticate(rq->pool, token,
+			    rq->nparams >= 2 ? rq->params[0] : NULL,
+			    rq->nparams >= 2 ? rq->params[1] : NULL, &rq->actor,
+			    &e) == 0)
+				return 0;
 			break;
-		return 0;
+		}
+		if (admin_authenticate(rq->conf, token, &rq->actor, &e) == 0) {
+			rq->admin = true;
+			return 0;
+		}
+		err_set(&e, ERR_UNAUTHORIZED, "missing or unknown token");
+		err_hint(&e, "send Authorization: Bearer <admin token or this"
+		    " project's sponsor token>");
+		known_elsewhere(rq, token, "an admin token or this project's"
+		    " sponsor token", &e);
+		break;
 	}
 	reply_error(rs, &e);
 	return -1;

@@ -11,6 +11,8 @@ actor_kind_name(enum actor_kind k)
 		return "admin";
 	case ACTOR_AGENT:
 		return "agent";
+	case ACTOR_SPONSOR:
+		return "sponsor";
 	default:
 		return "system";
 	}
@@ -44,17 +46,32 @@ audit_write(PGconn *c, const struct actor *who, const char *action,
 }
 
 json_object *
-audit_list(struct db_pool *p, long limit, struct err *e)
+audit_list(struct db_pool *p, long limit, const char *project, struct err *e)
 {
 	char		 lim[24];
-	const char	*params[1] = { lim };
+	const char	*params[2] = { lim, NULL };
 	PGresult	*res;
 	json_object	*rows;
+	PGconn		*c;
+	struct ref	 r;
+	char		 name[256];
 
 	snprintf(lim, sizeof(lim), "%ld", limit);
+	if (project != NULL) {
+		if ((c = db_acquire(p, e)) == NULL)
+			return NULL;
+		if (ref_named_project(c, project, &r, name, sizeof(name), e) ==
+		    -1) {
+			db_release(p, c);
+			return NULL;
+		}
+		db_release(p, c);
+		params[1] = r.project_id;
+	}
 	res = db_exec(p, e, "SELECT ss_iso(at) AS at, actor_kind, actor,"
 	    " action, target_kind, target_id, detail FROM audit_log"
-	    " ORDER BY at DESC, id LIMIT $1", 1, params);
+	    " WHERE $2::text IS NULL OR (target_kind = 'project' AND"
+	    " target_id = $2) ORDER BY at DESC, id LIMIT $1", 2, params);
 	if (res == NULL)
 		return NULL;
 	rows = json_from_rows(res);

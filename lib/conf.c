@@ -203,6 +203,12 @@ const struct conf_key conf_keys[] = {
 	  .def = "\"\"", .reloadable = false,
 	  .help = "file with the 32-byte master key as 64 hex digits" },
 
+	{ .name = "deploy.platforms_file", .type = CONF_STRING,
+	  .offset = offsetof(struct conf, deploy_platforms_file),
+	  .def = "\"\"", .reloadable = false,
+	  .help = "YAML catalog of deployment platforms added at start"
+	  " (\"\": " SYNSTACK_SYSCONFDIR "/platforms.yaml when present)" },
+
 	{ .name = "admin.token_hashes", .type = CONF_STRLIST,
 	  .offset = offsetof(struct conf, admin_token_hashes),
 	  .def = "[]", .reloadable = true,

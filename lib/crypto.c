@@ -13,35 +13,48 @@
 #include "synstack.h"
 
 int
-key_generate(char *out, size_t size)
+token_generate(const char *prefix, char *out, size_t size)
 {
 	unsigned char	raw[32];
+	size_t		plen = strlen(prefix);
 
-	if (size < KEY_LEN + 1 || sodium_init() < 0)
+	if (size < plen + 43 + 1 || sodium_init() < 0)
 		return -1;
 	randombytes_buf(raw, sizeof(raw));
-	memcpy(out, KEY_PREFIX, strlen(KEY_PREFIX));
-	sodium_bin2base64(out + strlen(KEY_PREFIX), size - strlen(KEY_PREFIX),
-	    raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	memcpy(out, prefix, plen);
+	sodium_bin2base64(out + plen, size - plen, raw, sizeof(raw),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	sodium_memzero(raw, sizeof(raw));
 	return 0;
 }
 
 bool
-key_well_formed(const char *key)
+token_well_formed(const char *prefix, const char *tok)
 {
-	size_t	i, plen = strlen(KEY_PREFIX);
+	size_t	i, plen = strlen(prefix);
 
-	if (key == NULL || strlen(key) != KEY_LEN ||
-	    strncmp(key, KEY_PREFIX, plen) != 0)
+	if (tok == NULL || strlen(tok) != plen + 43 ||
+	    strncmp(tok, prefix, plen) != 0)
 		return false;
-	for (i = plen; i < KEY_LEN; i++) {
-		char c = key[i];
+	for (i = plen; tok[i] != '\0'; i++) {
+		char c = tok[i];
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
 		    (c >= '0' && c <= '9') || c == '-' || c == '_'))
 			return false;
 	}
 	return true;
+}
+
+int
+key_generate(char *out, size_t size)
+{
+	return token_generate(KEY_PREFIX, out, size);
+}
+
+bool
+key_well_formed(const char *key)
+{
+	return token_well_formed(KEY_PREFIX, key);
 }
 
 void

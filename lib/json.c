@@ -219,6 +219,74 @@ json_get_str(json_object *obj, const char *key, bool required, size_t maxlen,
 	return 0;
 }
 
+int
+json_get_bool(json_object *obj, const char *key, int *out, struct err *e)
+{
+	json_object	*v;
+
+	*out = -1;
+	if (!json_object_object_get_ex(obj, key, &v) ||
+	    json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean))
+		return err_set(e, ERR_INVALID_FIELD,
+		    "field '%s' must be true or false", key);
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+json_object *
+json_get_strarray(json_object *obj, const char *key, size_t maxn,
+    size_t maxlen, bool (*valid)(const char *), struct err *e)
+{
+	json_object	*v, *out, *item;
+	const char	*s;
+	size_t		 i, j, n;
+	int		 bad;
+
+	if (!json_object_object_get_ex(obj, key, &v) ||
+	    json_object_is_type(v, json_type_null))
+		return json_object_new_array();
+	if (!json_object_is_type(v, json_type_array)) {
+		err_set(e, ERR_INVALID_FIELD, "field '%s' must be a list of"
+		    " strings", key);
+		return NULL;
+	}
+	if ((n = json_object_array_length(v)) > maxn) {
+		err_set(e, ERR_INVALID_FIELD, "field '%s' has more than %zu"
+		    " items", key, maxn);
+		return NULL;
+	}
+	out = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		item = json_object_new_object();
+		json_object_object_add(item, key, json_object_get(
+		    json_object_array_get_idx(v, i)));
+		if ((bad = json_get_str(item, key, true, maxlen, &s, e)) == 0) {
+			if (*s == '\0')
+				bad = err_set(e, ERR_INVALID_FIELD, "item %zu"
+				    " of '%s' is empty", i + 1, key);
+			else if (valid != NULL && !valid(s))
+				bad = err_set(e, ERR_INVALID_FIELD, "item %zu"
+				    " of '%s' is not valid: '%.60s'", i + 1,
+				    key, s);
+		}
+		if (bad != 0) {
+			json_object_put(item);
+			json_object_put(out);
+			return NULL;
+		}
+		for (j = 0; j < json_object_array_length(out); j++)
+			if (strcmp(json_object_get_string(
+			    json_object_array_get_idx(out, j)), s) == 0)
+				break;
+		if (j == json_object_array_length(out))
+			json_object_array_add(out, json_object_new_string(s));
+		json_object_put(item);
+	}
+	return out;
+}
+
 json_object *
 json_ok(const char *text, json_object *data, json_object *next)
 {

@@ -169,22 +169,6 @@ rule_json(const struct rule *r, const struct policy *p)
 	}
 }
 
-/* The project an admin names: owner/repo only (no feed of its own). */
-static int
-policy_project(PGconn *c, const char *text, struct ref *r, char *name,
-    size_t size, struct err *e)
-{
-	if (strchr(text, '/') == NULL || strchr(text, '#') != NULL) {
-		err_set(e, ERR_BAD_REQUEST, "'%.60s' is not a project", text);
-		err_hint(e, "name it owner/repo");
-		return -1;
-	}
-	if (ref_resolve(c, NULL, text, r, e) == -1)
-		return -1;
-	ref_text(r, name, size);
-	return 0;
-}
-
 /* {"project", "policy": effective rules, "overrides": the project's own} */
 static json_object *
 policy_answer(PGconn *c, const struct conf *conf, const struct ref *r,
@@ -236,7 +220,7 @@ policy_show(const struct core *core, const char *text, struct err *e)
 
 	if ((c = db_acquire(core->pool, e)) == NULL)
 		return NULL;
-	if (policy_project(c, text, &r, name, sizeof(name), e) == 0)
+	if (ref_named_project(c, text, &r, name, sizeof(name), e) == 0)
 		answer = policy_answer(c, core->conf, &r, name, "These are", e);
 	db_release(core->pool, c);
 	return answer;
@@ -406,7 +390,7 @@ policy_set(const struct core *core, const struct actor *who, const char *text,
 	    " UPDATE SET %s", set);
 	if ((c = db_acquire(core->pool, e)) == NULL)
 		return NULL;
-	if (policy_project(c, text, &r, name, sizeof(name), e) == -1)
+	if (ref_named_project(c, text, &r, name, sizeof(name), e) == -1)
 		goto out;
 	params[0] = r.project_id;
 	if (db_begin(c, e) == -1 || db_run(c, e, sql, (int)(1 + n), params) ==

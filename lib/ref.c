@@ -222,3 +222,20 @@ ref_pull(PGconn *c, const char *agent, const char *text, struct ref *r,
 	}
 	return 0;
 }
+
+/* The project an admin or sponsor names: owner/repo only (no feed of its
+ * own); its text into name. */
+int
+ref_named_project(PGconn *c, const char *text, struct ref *r, char *name,
+    size_t size, struct err *e)
+{
+	if (strchr(text, '/') == NULL || strchr(text, '#') != NULL) {
+		err_set(e, ERR_BAD_REQUEST, "'%.60s' is not a project", text);
+		err_hint(e, "name it owner/repo");
+		return -1;
+	}
+	if (ref_resolve(c, NULL, text, r, e) == -1)
+		return -1;
+	ref_text(r, name, size);
+	return 0;
+}

@@ -50,6 +50,12 @@ enum err_code {
 	ERR_CHECKS_PENDING,	/* 422 checks_pending */
 	ERR_CHECKS_FAILED,	/* 422 checks_failed */
 	ERR_RATE_LIMITED,	/* 429 rate_limited */
+	ERR_NOT_READY,		/* 422 not_ready */
+	ERR_NEEDS_SPONSOR,	/* 422 needs_sponsor */
+	ERR_NEEDS_PLATFORM,	/* 422 needs_platform */
+	ERR_UNKNOWN_PLATFORM,	/* 422 unknown_platform */
+	ERR_PLATFORM_IN_USE,	/* 409 platform_in_use */
+	ERR_SECRET_UNREADABLE,	/* 409 secret_unreadable */
 	ERR_GITEA_REFUSED,	/* 422 gitea_refused */
 	ERR_GITEA_UNAVAILABLE,	/* 502 gitea_unavailable */
 	ERR_DB_UNAVAILABLE,	/* 503 database_unavailable */
@@ -183,6 +189,9 @@ struct conf {
 	/* secrets */
 	char		*secrets_master_key_file;
 
+	/* deploy */
+	char		*deploy_platforms_file;
+
 	/* admin */
 	struct strlist	 admin_token_hashes;	/* "sha256:<64 hex>" */
 	char		*admin_token_file;
@@ -240,6 +249,14 @@ int		 json_only_keys(json_object *, const char *const *,
  * type, too long or control characters give ERR_INVALID_FIELD. */
 int		 json_get_str(json_object *, const char *, bool, size_t,
 		     const char **, struct err *);
+/* A boolean field: *out is 1, 0, or -1 when missing or null. */
+int		 json_get_bool(json_object *, const char *, int *,
+		     struct err *);
+/* A list of at most maxn non-empty strings (each as json_get_str, and
+ * valid() when given), duplicates dropped; missing or null: [].  A new
+ * array, or NULL with ERR_INVALID_FIELD. */
+json_object	*json_get_strarray(json_object *, const char *, size_t, size_t,
+		     bool (*)(const char *), struct err *);
 /* {"ok":true,"text":...,"data":...,"next":[...]}; takes data and next. */
 json_object	*json_ok(const char *, json_object *, json_object *);
 json_object	*json_strarray(const char *const *);
@@ -259,6 +276,10 @@ char		*json_pluck(json_object *, const char *);
 #define KEY_LEN		(4 + 43)	/* prefix + base64url(32 bytes) */
 #define HASH_HEX_LEN	64
 
+#define SPONSOR_TOKEN_PREFIX	"sst_"
+/* prefix + base64url of 32 random bytes (43), NUL-terminated. */
+int		 token_generate(const char *, char *, size_t);
+bool		 token_well_formed(const char *, const char *);
 /* Fresh agent API key, NUL-terminated, KEY_LEN chars. */
 int		 key_generate(char *, size_t);
 bool		 key_well_formed(const char *);
@@ -275,9 +296,15 @@ int		 secret_file_check(const char *, struct err *);
 
 /* vault.c: secrets at rest under the master key */
 #define VAULT_KEY_LEN	32
+#define VAULT_ID_LEN	8		/* bytes of the key's id */
+#define VAULT_DIGEST_HEX 16		/* hex digits of a value's digest */
+#define VAULT_MAX_PLAIN	4096
 
 struct vault {
 	unsigned char	key[VAULT_KEY_LEN];
+	unsigned char	digest_key[32];
+	unsigned char	id[VAULT_ID_LEN];
+	char		id_hex[VAULT_ID_LEN * 2 + 1];
 	bool		loaded;
 };
 
@@ -293,6 +320,12 @@ char		*vault_seal(const struct vault *, const char *, const char *,
 char		*vault_open(const struct vault *, const char *, const char *,
 		     struct err *);
 void		 vault_free(char *);
+/* After key is filled: its id and digest key. */
+void		 vault_derive(struct vault *);
+void		 vault_digest(const struct vault *, const char *,
+		     char [VAULT_DIGEST_HEX + 1]);
+/* The key id a sealed value names, in hex ("" when it names none). */
+void		 vault_sealed_id(const char *, char [VAULT_ID_LEN * 2 + 1]);
 
 /* db.c: a libpq connection pool for the daemon's threads */
 struct db_pool;
@@ -350,18 +383,21 @@ struct core {
 };
 
 /* audit.c: who did what to what */
-enum actor_kind { ACTOR_SYSTEM, ACTOR_ADMIN, ACTOR_AGENT };
+enum actor_kind { ACTOR_SYSTEM, ACTOR_ADMIN, ACTOR_AGENT, ACTOR_SPONSOR };
 
 struct actor {
 	enum actor_kind	kind;
-	char		id[64];		/* agent uuid, "admin:<hash prefix>" */
+	char		id[64];		/* agent uuid, "admin:<hash prefix>",
+					 * "sponsor:<sponsor uuid>" */
 };
 
 /* Inside the caller's transaction, so the change and its row commit as
  * one.  detail may be NULL; it is taken (freed) in every case. */
 int		 audit_write(PGconn *, const struct actor *, const char *,
 		     const char *, const char *, json_object *, struct err *);
-json_object	*audit_list(struct db_pool *, long, struct err *);
+/* Newest first; project (owner/repo, or NULL for all): that project's. */
+json_object	*audit_list(struct db_pool *, long, const char *,
+		     struct err *);
 const char	*actor_kind_name(enum actor_kind);
 
 /* ratelimit.c: fixed-window counters in PostgreSQL, shared by daemons */
@@ -631,6 +667,10 @@ int		 ref_parse(const char *, struct ref *, struct err *);
 int		 ref_resolve(PGconn *, const char *, const char *, struct ref *,
 		     struct err *);
 void		 ref_text(const struct ref *, char *, size_t);
+/* owner/repo only, as admins and sponsors name a project; its text into
+ * the buffer. */
+int		 ref_named_project(PGconn *, const char *, struct ref *, char *,
+		     size_t, struct err *);
 /* A reference that must name a PR (agent NULL: no feed numbers). */
 int		 ref_pull(PGconn *, const char *, const char *, struct ref *,
 		     char *, size_t, struct err *);
@@ -775,6 +815,92 @@ json_object	*command_run(struct command_ctx *, const char *,
 		     struct err *);
 /* help: every command (NULL) or the one named, with its example. */
 json_object	*command_help(const char *, struct err *);
+
+/* platform.c: the catalog of deployment platforms */
+#define SECRET_NAME_MAX		100
+bool		 platform_name_valid(const char *);
+/* An environment variable name of at most SECRET_NAME_MAX. */
+bool		 secret_name_valid(const char *);
+bool		 http_url_valid(const char *);
+/* The platforms of a seed file, checked as the API checks them:
+ * [{"line", "platform"}], or NULL with file:line:column. */
+json_object	*platform_file_load(const char *, struct err *);
+/* Adds the file's platforms the database lacks; never overwrites. */
+int		 platform_seed(struct db_pool *, const char *, int *,
+		     struct err *);
+json_object	*platform_list(const struct core *, struct err *);
+json_object	*platform_show(const struct core *, const char *,
+		     struct err *);
+json_object	*platform_add(const struct core *, const struct actor *,
+		     json_object *, struct err *);
+/* The stored platform with the body's fields laid over it, checked whole. */
+json_object	*platform_change(const struct core *, const struct actor *,
+		     const char *, json_object *, struct err *);
+/* 409 platform_in_use while a project uses it. */
+json_object	*platform_delete(const struct core *, const struct actor *,
+		     const char *, struct err *);
+
+/* deploy.c: a project's deployment status, transitions and readiness */
+bool		 deploy_status_valid(const char *);
+/* owner/repo: status, platform, branch, URL, readiness, public sponsors,
+ * the allowed next statuses; public. */
+json_object	*deploy_show(const struct core *, const char *, struct err *);
+/* {"platform", "branch", "url", "status"}: all or nothing; a status is a
+ * transition of the table, with its need checked. */
+json_object	*deploy_set(const struct core *, const struct actor *,
+		     const char *, json_object *, struct err *);
+/* Reads readiness from Gitea now and stores it with its time. */
+json_object	*deploy_readiness(const struct core *, const char *,
+		     struct err *);
+/* In the transaction that changed a project's sponsors: suspends a
+ * sponsored or live project left without hosting, and resumes one it
+ * suspended when hosting returns. */
+int		 deploy_sponsors_changed(PGconn *, const char *, struct err *);
+/* status, platform, sponsor name, after (owner/repo), limit: NULL for
+ * none. */
+json_object	*deploy_admin_projects(const struct core *, const char *,
+		     const char *, const char *, const char *, const char *,
+		     struct err *);
+
+/* sponsor.c: sponsors and sponsor tokens */
+/* admin: email and notes shown. */
+json_object	*sponsor_list(const struct core *, const char *, bool,
+		     struct err *);
+json_object	*sponsor_add(const struct core *, const struct actor *, bool,
+		     const char *, json_object *, struct err *);
+/* project, sponsor id, replace (PUT) or not (PATCH), body. */
+json_object	*sponsor_change(const struct core *, const struct actor *,
+		     const char *, const char *, bool, json_object *,
+		     struct err *);
+json_object	*sponsor_tokens(const struct core *, const char *,
+		     const char *, struct err *);
+json_object	*sponsor_token_issue(const struct core *, const struct actor *,
+		     const char *, const char *, struct err *);
+json_object	*sponsor_token_revoke(const struct core *,
+		     const struct actor *, const char *, const char *,
+		     const char *, struct err *);
+/* token, owner, repo of the path: 401 unknown, 403 another project's. */
+int		 sponsor_authenticate(struct db_pool *, const char *,
+		     const char *, const char *, struct actor *, struct err *);
+
+/* secret.c: deployment secrets, sealed; reveal; master key rotation */
+json_object	*secret_list(const struct core *, const char *, struct err *);
+/* name NULL: the body holds it. */
+json_object	*secret_put(const struct core *, const struct actor *,
+		     const char *, const char *, json_object *, struct err *);
+json_object	*secret_delete(const struct core *, const struct actor *,
+		     const char *, const char *, struct err *);
+json_object	*secret_confirm(const struct core *, const struct actor *,
+		     const char *, const char *, struct err *);
+/* {"reason"}: the value, audited. */
+json_object	*secret_reveal(const struct core *, const struct actor *,
+		     const char *, const char *, json_object *, struct err *);
+struct rotate_report {
+	long	resealed, already;
+};
+int		 secret_rotate(PGconn *, const struct vault *,
+		     const struct vault *, struct rotate_report *,
+		     struct err *);
 
 /* util.c */
 bool		 uuid_valid(const char *);

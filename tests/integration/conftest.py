@@ -188,6 +188,7 @@ DEFAULT_CONF = {
     "http.drain_timeout": "10s",
     "database.url": None,           # filled per daemon
     "database.schema_dir": str(SCHEMA_DIR),
+    "deploy.platforms_file": str(REPO / "conf" / "platforms.yaml"),
     "gitea.url": None,              # the session's Gitea emulator
     "gitea.admin_token_file": None,  # its service account's token
     "gitea.timeout": "1s",
@@ -351,6 +352,15 @@ class Daemon:
 
     def post(self, path, **kw):
         return self.request("POST", path, **kw)
+
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
 
     def admin_headers(self, token=None):
         return {"Authorization": "Bearer " + (token or self.token)}

@@ -136,9 +136,14 @@ def test_admin_token_variants_rejected(d):
 
 
 def test_agent_key_is_not_admin(d):
+    # A known agent is told the route is not for it (403); a key nobody
+    # has is unknown (401).
     _, key = d.new_agent(status="active")
-    assert_unauthorized(d.get("/api/v1/admin/agents", headers=d.agent_headers(key)))
-    assert_unauthorized(d.get("/api/v1/admin/audit", headers=d.agent_headers(key)))
+    for path in ("/api/v1/admin/agents", "/api/v1/admin/audit"):
+        err = assert_error(d.get(path, headers=d.agent_headers(key)), 403, "forbidden")
+        assert "admin token" in err["message"], err
+    assert_unauthorized(d.get("/api/v1/admin/agents",
+                              headers=d.agent_headers("ssk_" + "A" * 43)))
 
 
 def test_admin_good_token(d):

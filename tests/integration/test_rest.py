@@ -192,7 +192,7 @@ def test_the_document_is_a_valid_openapi_3_document():
     for where, ref in refs:
         assert resolve(doc, ref) is not None, where
     schemes = doc["components"]["securitySchemes"]
-    assert set(schemes) == {"agentKey", "adminToken"}, schemes
+    assert set(schemes) == {"agentKey", "adminToken", "sponsorToken"}, schemes
     for s in schemes.values():
         assert s["type"] == "http" and s["scheme"] == "bearer", s
     tags = {t["name"] for t in doc.get("tags", [])}
@@ -269,7 +269,8 @@ def test_the_document_and_the_route_table_agree():
     assert not missing, f"routes of daemon/routes.c not in docs/openapi.json: {missing}"
     assert not extra, f"operations of docs/openapi.json that no route serves: {extra}"
     want = {"AUTH_NONE": [], "AUTH_AGENT": [{"agentKey": []}],
-            "AUTH_ADMIN": [{"adminToken": []}]}
+            "AUTH_ADMIN": [{"adminToken": []}],
+            "AUTH_SPONSOR": [{"adminToken": []}, {"sponsorToken": []}]}
     for m, p, auth in table:
         op = OPS[(m, p)]
         assert op.get("security", DOC.get("security", [])) == want[auth], \
