@@ -12,7 +12,7 @@ import re
 import secrets
 
 from . import model, payloads, render
-from .git import GitError
+from .git import GitError, NoSuchObject, clean_path, join_path
 from .httpapi import (ApiError, not_found, paginate, require_admin,
                       require_signed_in)
 
@@ -984,3 +984,195 @@ def combined_status(app, req):
     page = paginate(req, found)
     return 200, render.combined_status(app.state, repo, sha, page,
                                        repo_json(app, repo, req.doer))
+
+
+# -- contents and raw files --------------------------------------------------
+
+class Raw:
+    """An answer that is not JSON (a raw file): its bytes as they are, with
+    their own Content-Type (none for an empty 304)."""
+
+    def __init__(self, body, content_type=None):
+        self.body = body
+        self.content_type = content_type
+
+
+def gitea_not_found(req, message="not found", errors=None):
+    """ctx.APIErrorNotFound as Gitea 1.26.3 writes it (services/context/api.go):
+    a string argument replaces the message "not found", error arguments
+    are the errors, null when there are none."""
+    return ApiError(404, message, body={"errors": errors, "message": message,
+                                        "url": req.swagger_url()})
+
+
+def internal_error(req, message):
+    """ctx.APIErrorInternal in production: the message for site admins only."""
+    return ApiError(500, message if req.doer is not None and req.doer.is_admin else "")
+
+
+def resolve_ref_commit(app, req, repo):
+    """utils.ResolveRefCommit behind the contents API: `ref` (trimmed; the
+    default branch when empty) is a branch, else a tag, else a full-length
+    lower-case commit id.  Returns (ref, ref type, commit id).  Gitea
+    1.26.3 takes no "refs/heads/..." form here."""
+    ref = (req.arg("ref") or "").strip() or repo.default_branch
+    git, git_dir = app.git, repo.git_dir
+    rev, ref_type = None, None
+    if git.branch_sha(git_dir, ref) is not None:
+        rev, ref_type = "refs/heads/" + ref, "branch"
+    elif git.tag_sha(git_dir, ref) is not None:
+        rev, ref_type = "refs/tags/" + ref, "tag"
+    elif re.fullmatch(r"[0-9a-f]{40}", ref):
+        rev, ref_type = ref, "commit"
+    commit = git.peel_commit(git_dir, rev) if rev else None
+    if commit is None:
+        raise gitea_not_found(req, errors=[str(NoSuchObject(ref, ""))])
+    return ref, ref_type, commit
+
+
+def clean_tree_path(name):
+    """files_service.CleanGitTreePath: util.PathJoinRel (cleaned as if
+    rooted, then relative) with no ".git" element; "" for the root and for
+    a path it refuses."""
+    if not name:
+        return ""
+    p = clean_path("/" + name)[1:] or "."
+    if any(part.lower() == ".git" for part in p.split("/")):
+        return ""
+    return "" if p == "." else p
+
+
+def contents_entry(app, repo, ref, ref_type, commit, entry, path, with_content):
+    """One ContentsResponse: the last commit of the path, a file's content
+    (when with_content), a symlink's target, a submodule's url."""
+    git, git_dir = app.git, repo.git_dir
+    kind = render.CONTENT_TYPES.get(entry["mode"], "")
+    content = target = submodule = lfs = None
+    if kind == "file" and with_content and entry["size"] <= render.MAX_BLOB_SIZE:
+        content, lfs = render.file_content(git.blob(git_dir, entry["sha"]))
+    elif kind == "symlink":
+        target = git.blob(git_dir, entry["sha"])[:1024].decode("utf-8", "surrogateescape")
+    elif kind == "submodule":
+        submodule = git.submodule_url(git_dir, commit, path)
+    return render.contents(app.state, repo, entry, path, ref, ref_type,
+                           git.last_commit(git_dir, commit, path), content=content,
+                           target=target, submodule_url=submodule, lfs=lfs)
+
+
+def repo_contents(app, req, tree_path):
+    """GetContents (routers/api/v1/repo/file.go): a file (or symlink or
+    submodule) as one ContentsResponse with its content, a directory as
+    the list of its entries without content."""
+    repo, _ = load_repo(app, req)
+    ref, ref_type, commit = resolve_ref_commit(app, req, repo)
+    path = clean_tree_path(tree_path)
+    if not path and tree_path:
+        # ErrFilenameInvalid is no git.ErrNotExist: Gitea answers 500.
+        raise internal_error(req, f"path contains a malformed path component [path: {tree_path}]")
+    git, git_dir = app.git, repo.git_dir
+    try:
+        entry = git.tree_entry(git_dir, commit, path)
+        if entry["type"] != "tree":
+            return 200, contents_entry(app, repo, ref, ref_type, commit, entry, path, True)
+        return 200, [contents_entry(app, repo, ref, ref_type, commit, child,
+                                    join_path(path, child["name"]), False)
+                     for child in git.tree_entries(git_dir, entry["sha"])]
+    except NoSuchObject as exc:
+        raise gitea_not_found(req, "GetContentsOrList", [str(exc)])
+
+
+@route("GET", "/repos/{owner}/{repo}/contents", "repository")
+@route("GET", "/repos/{owner}/{repo}/contents/", "repository")
+def contents_list(app, req):
+    # GetContentsList is GetContents of the root directory.
+    return repo_contents(app, req, "")
+
+
+@route("GET", "/repos/{owner}/{repo}/contents/{filepath...}", "repository")
+def contents_get(app, req):
+    return repo_contents(app, req, req.params["filepath"])
+
+
+def legacy_ref(app, repo, req_path, extra_ref):
+    """services/context/repo.go getRefNameLegacy, which RepoRefForAPI uses
+    for raw files: in path.Join(ref, filepath), the shortest leading part
+    that is a branch, else "HEAD" (the default branch), else the shortest
+    that is a tag, else a full commit id as first element; the rest is the
+    file's path.  Failing all that, the default branch and the filepath as
+    given, so an unknown `ref` still reads the default branch (Gitea's own
+    FIXME).  Returns (ref name, ref type, tree path)."""
+    refs = app.git.refs(repo.git_dir)
+    parts = join_path(extra_ref, req_path).split("/")
+
+    def from_path(prefix):
+        name = ""
+        for i, part in enumerate(parts):
+            name = name + "/" + part
+            name = name[1:] if name.startswith("/") else name
+            if name and prefix + name in refs:
+                return name, "/".join(parts[i + 1:])
+        return None, None
+
+    name, tree_path = from_path("refs/heads/")
+    if name is not None:
+        return name, "branch", tree_path
+    if parts[0] == "HEAD":
+        return repo.default_branch, "branch", "/".join(parts[1:])
+    name, tree_path = from_path("refs/tags/")
+    if name is not None:
+        return name, "tag", tree_path
+    if re.fullmatch(r"[0-9a-f]{40}", parts[0]):
+        return parts[0], "commit", "/".join(parts[1:])
+    return repo.default_branch, "branch", req_path
+
+
+def not_modified(req, etag, last_modified):
+    """httpcache.handleGenericETagTimeCache: If-None-Match naming the ETag
+    (W/ allowed), or If-Modified-Since at or after the last change."""
+    for item in (req.headers.get("If-None-Match") or "").split(","):
+        item = item.strip()
+        if (item[2:] if item.startswith("W/") else item) == etag and etag:
+            return True
+    since = req.headers.get("If-Modified-Since")
+    if since:
+        try:
+            t = datetime.datetime.strptime(since, "%a, %d %b %Y %H:%M:%S GMT")
+        except ValueError:
+            return False
+        return last_modified <= int(t.replace(tzinfo=model.UTC).timestamp())
+    return False
+
+
+@route("GET", "/repos/{owner}/{repo}/raw/{filepath...}", "repository")
+def raw_file(app, req):
+    """GetRawFile: a blob's bytes, served as common.ServeBlob serves them.
+    Directories and submodules are 404; so is everything in an empty
+    repository."""
+    repo, _ = load_repo(app, req)
+    git, git_dir = app.git, repo.git_dir
+    if app.branch_count(repo) == 0:
+        raise gitea_not_found(req, "repository is empty")
+    name, ref_type, tree_path = legacy_ref(app, repo, req.params["filepath"],
+                                           (req.arg("ref") or "").strip())
+    prefix = {"branch": "refs/heads/", "tag": "refs/tags/", "commit": ""}[ref_type]
+    commit = git.peel_commit(git_dir, prefix + name)
+    if commit is None:
+        raise gitea_not_found(req, "unable to find a git ref")
+    try:
+        entry = git.tree_entry(git_dir, commit, tree_path)
+    except NoSuchObject:
+        raise gitea_not_found(req)
+    if entry["type"] != "blob":                     # a directory or a submodule
+        raise gitea_not_found(req, "getBlobForEntry")
+    last = git.last_commit(git_dir, commit, clean_path(tree_path))["committer_unix"]
+    etag = f'"{entry["sha"]}"'
+    req.out_headers += [("X-Gitea-Object-Type", render.CONTENT_TYPES.get(entry["mode"], "")),
+                        ("Etag", etag), ("Last-Modified", render.http_date(last))]
+    if not_modified(req, etag, last):
+        return 304, Raw(b"")
+    data = git.blob(git_dir, entry["sha"])
+    owner = app.state.users[repo.owner_id]
+    ctype, headers = render.raw_file_headers(tree_path, data, public=not repo.private and
+                                             owner.visibility == "public")
+    req.out_headers += headers
+    return 200, Raw(data, ctype)

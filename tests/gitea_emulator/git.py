@@ -48,6 +48,68 @@ class NothingToMerge(GitError):
     """The head is already contained in the base branch."""
 
 
+class NoSuchObject(GitError):
+    """Gitea's git.ErrNotExist, with its message: a path missing from a
+    tree (id empty) or an object that is not what the walk needs."""
+
+    def __init__(self, oid, rel_path):
+        super().__init__(f"object does not exist [id: {oid}, rel_path: {rel_path}]")
+        self.oid, self.rel_path = oid, rel_path
+
+
+def clean_path(p):
+    """Go's path.Clean: no empty or "." elements, ".." resolved lexically
+    ("/.." stays "/", a relative path keeps its leading ".."), "." for
+    nothing."""
+    rooted = p.startswith("/")
+    out = []
+    for part in p.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if out and out[-1] != "..":
+                out.pop()
+            elif not rooted:
+                out.append("..")
+            continue
+        out.append(part)
+    text = "/".join(out)
+    if rooted:
+        return "/" + text
+    return text or "."
+
+
+def join_path(*elems):
+    """Go's path.Join: the non-empty elements joined and cleaned; "" if
+    there are none."""
+    elems = [e for e in elems if e]
+    return clean_path("/".join(elems)) if elems else ""
+
+
+def _parse_gitmodules(text):
+    """{path: url} as Gitea's configParseSubModules reads .gitmodules
+    (modules/git/config_submodule.go): [submodule ...] sections, their
+    path and url keys, nothing else of git-config's syntax."""
+    modules, cur = {}, None
+    for line in text.split("\n"):
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            if cur is not None:
+                modules[cur["path"]] = cur["url"]
+            cur = {"path": "", "url": ""} if line.startswith("[submodule") else None
+            continue
+        key, sep, value = line.partition("=")
+        if cur is None or not sep:
+            continue
+        if key.strip() in ("path", "url"):
+            cur[key.strip()] = value.strip()
+    if cur is not None:
+        modules[cur["path"]] = cur["url"]
+    return modules
+
+
 def _env(extra=None):
     # A fresh environment rather than os.environ: GIT_DIR, GIT_INDEX_FILE or
     # an author identity leaking in from the caller would change results.
@@ -222,6 +284,17 @@ class GitStore:
         p = _git(["show-ref", "--verify", "-s", "refs/heads/" + name], git_dir, check=False)
         return p.stdout.decode().strip() if p.returncode == 0 else None
 
+    def tag_sha(self, git_dir, name):
+        """The object refs/tags/<name> names (an annotated tag's own id), or None."""
+        p = _git(["show-ref", "--verify", "-s", "refs/tags/" + name], git_dir, check=False)
+        return p.stdout.decode().strip() if p.returncode == 0 else None
+
+    def peel_commit(self, git_dir, rev):
+        """The commit rev names (tags peeled), or None when it names none."""
+        p = _git(["rev-parse", "--verify", "-q", "--end-of-options", rev + "^{commit}"],
+                 git_dir, check=False)
+        return p.stdout.decode().strip() if p.returncode == 0 else None
+
     def create_branch(self, git_dir, name, sha):
         with self.lock(git_dir):
             if self.branch_sha(git_dir, name) is not None:
@@ -391,6 +464,91 @@ class GitStore:
             return int(m.group(1)) if m else 0
         return (count(r"(\d+) insertions?\(\+\)"), count(r"(\d+) deletions?\(-\)"),
                 count(r"(\d+) files? changed"))
+
+    # -- reading trees (the contents and raw file API) -----------------------
+
+    def tree_entries(self, git_dir, tree):
+        """The entries of a tree object in git's order (what Gitea's
+        Tree.ListEntries gives): dicts of mode, type, sha, size (None for
+        trees and submodules) and name."""
+        out = _git(["ls-tree", "-z", "-l", tree], git_dir).stdout
+        entries = []
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, _, name = record.partition(b"\t")
+            mode, kind, sha, size = meta.decode().split()
+            entries.append({"mode": mode, "type": kind, "sha": sha,
+                            "size": None if size == "-" else int(size),
+                            # Names are bytes to git; undecodable ones survive
+                            # the round trip back to git arguments.
+                            "name": name.decode("utf-8", "surrogateescape")})
+        return entries
+
+    def _subtree(self, git_dir, sha):
+        """Gitea's repo.getTree: a tree, or a commit's or tag's tree;
+        anything else (a blob, a submodule's missing commit) does not exist."""
+        p = _git(["cat-file", "-t", sha], git_dir, check=False)
+        kind = p.stdout.decode().strip() if p.returncode == 0 else ""
+        if kind == "tree":
+            return sha
+        if kind in ("commit", "tag"):
+            p = _git(["rev-parse", "--verify", "-q", sha + "^{tree}"], git_dir, check=False)
+            if p.returncode == 0:
+                return p.stdout.decode().strip()
+        raise NoSuchObject(sha, "")
+
+    def tree_entry(self, git_dir, commit, path):
+        """The entry at path in commit's tree, walked as Gitea's
+        Tree.GetTreeEntryByPath walks it (modules/git/tree_blob_nogogit.go):
+        "" is the root tree itself; otherwise the path is cleaned and each
+        directory looked up in turn.  Raises NoSuchObject with Gitea's
+        id/rel_path: a missing directory names itself, a missing last
+        element the whole cleaned path, a non-tree on the way its id."""
+        root = self._tree(git_dir, commit)
+        if not path:
+            return {"mode": "040000", "type": "tree", "sha": root, "size": None, "name": ""}
+        path = clean_path(path)
+        parts = path.split("/")
+        tree = root
+        for name in parts[:-1]:
+            if not name:
+                continue                    # a leading "/": the tree itself
+            entry = next((e for e in self.tree_entries(git_dir, tree) if e["name"] == name), None)
+            if entry is None:
+                raise NoSuchObject("", name)
+            tree = self._subtree(git_dir, entry["sha"])
+        entry = next((e for e in self.tree_entries(git_dir, tree) if e["name"] == parts[-1]), None)
+        if entry is None:
+            raise NoSuchObject("", path)
+        return entry
+
+    def blob(self, git_dir, sha):
+        return _git(["cat-file", "blob", sha], git_dir).stdout
+
+    def last_commit(self, git_dir, commit, path):
+        """The last commit at or before commit that touched path, as Gitea
+        finds it (`git log -1 --pretty=format:%H <commit> -- <path>`,
+        repo_commit.go getCommitByPathWithID): id, author and committer
+        dates as Go writes them, committer time in Unix seconds."""
+        spec = "\\" + path if path.startswith(":") else path   # Gitea escapes a leading ':'
+        sha = _out(["log", "-1", "--pretty=format:%H", commit, "--", spec], git_dir)
+        if not sha:
+            raise GitError(f"no commit touches {path!r} in {commit}")
+        info = self._raw_commit(git_dir, sha)
+        return {"id": sha, "author_date": _person(info["author"])["date"],
+                "committer_date": _person(info["committer"])["date"],
+                "committer_unix": info["committer"][2]}
+
+    def submodule_url(self, git_dir, commit, path):
+        """The url .gitmodules gives the submodule at path, or None (no
+        .gitmodules, no such entry, or no url), as Commit.GetSubModule."""
+        try:
+            entry = self.tree_entry(git_dir, commit, ".gitmodules")
+        except NoSuchObject:
+            return None
+        text = self.blob(git_dir, entry["sha"]).decode("utf-8", "replace")
+        return _parse_gitmodules(text).get(path) or None
 
     def file_at(self, git_dir, ref, path):
         p = _git(["cat-file", "blob", f"{ref}:{path}"], git_dir, check=False)

@@ -17,7 +17,11 @@ Facts only git knows (branch counts, branch heads) come from optional
 callables, or else from state.git (a git.GitStore), or are left empty.
 """
 
+import base64
+import datetime
 import hashlib
+import re
+import urllib.parse
 
 from .gitjson import GO_ZERO_TIME, time
 
@@ -619,6 +623,342 @@ def combined_status(state, repo, sha, statuses, repo_json):
         "commit_url": f"{api_url}/commits/{sha}",
         "url": f"{api_url}/commits/{sha}/status",
     }
+
+
+# -- repository contents and raw files ----------------------------------------------
+
+def path_escape(segment):
+    """Go's url.PathEscape: everything but letters, digits, -_.~ and
+    $&+:=@ percent-encoded (upper-case hex), bytes of undecodable names
+    included."""
+    return urllib.parse.quote(segment.encode("utf-8", "surrogateescape"), safe="$&+:=@")
+
+
+def path_escape_segments(path):
+    """util.PathEscapeSegments: each '/'-separated segment PathEscape'd."""
+    return "/".join(path_escape(seg) for seg in path.split("/"))
+
+
+def query_escape(value):
+    """Go's url.QueryEscape: space as '+', every reserved byte encoded."""
+    return urllib.parse.quote_plus(value.encode("utf-8", "surrogateescape"), safe="")
+
+
+# ContentType of a tree entry's mode (files_service.GetObjectTypeFromTreeEntry).
+CONTENT_TYPES = {"100644": "file", "100755": "file", "040000": "dir",
+                 "120000": "symlink", "160000": "submodule"}
+
+
+def contents(state, repo, entry, path, ref, ref_type, last_commit, content=None,
+             target=None, submodule_url=None, lfs=None):
+    """api.ContentsResponse of one tree entry, as the "contents" API
+    builds it (services/repository/files/content.go
+    getFileContentsByEntryInternal, IncludeCommitMetadata on).
+
+    entry: a git.GitStore tree entry; path: its cleaned path; ref: the ref
+    as given (or the default branch), ref_type "branch", "tag" or "commit"
+    (RefWebLinkPath); last_commit: git.GitStore.last_commit(); content:
+    the base64 text of a file when it is included (a file's content and
+    encoding are null in listings and above 10 MiB); target: a symlink's
+    target; submodule_url: from .gitmodules; lfs: (oid, size) when the
+    blob is an LFS pointer."""
+    kind = CONTENT_TYPES.get(entry["mode"], "")
+    api_url, html = repo_api_url(state, repo), repo_html_url(state, repo)
+    escaped = path_escape_segments(path)
+    web = f"{ref_type}/{path_escape_segments(ref)}"
+    self_url = f"{api_url}/contents/{escaped}?ref={query_escape(ref)}"
+    html_url = git_url = download_url = None
+    if kind in ("file", "symlink"):
+        download_url = f"{html}/raw/{web}/{escaped}"
+    if kind != "submodule":
+        html_url = f"{html}/src/{web}/{escaped}"
+        # Gitea writes git/blobs/ for directories too.
+        git_url = f"{api_url}/git/blobs/{path_escape(entry['sha'])}"
+    out = {
+        "name": entry["name"],
+        "path": path,
+        "sha": entry["sha"],
+        "last_commit_sha": last_commit["id"],
+        "last_committer_date": last_commit["committer_date"],
+        "last_author_date": last_commit["author_date"],
+        # last_commit_message: omitempty, left out (IncludeCommitMessage off).
+        "type": kind,
+        "size": entry["size"] or 0,         # 0 for trees and submodules
+        "encoding": "base64" if content is not None else None,
+        "content": content,
+        "target": target,
+        "url": self_url,
+        "html_url": html_url,
+        "git_url": git_url,
+        "download_url": download_url,
+        "submodule_git_url": submodule_url,
+        "_links": {"self": self_url, "git": git_url, "html": html_url},
+    }
+    if lfs is not None:                     # omitempty
+        out["lfs_oid"], out["lfs_size"] = lfs
+    return out
+
+
+# Blobs above setting.API.DefaultMaxBlobSize come without content.
+MAX_BLOB_SIZE = 10485760
+LFS_META_MAX_SIZE = 1024                    # lfs.MetaFileMaxSize
+_LFS_IDENT = b"version https://git-lfs.github.com/spec/v1"
+
+
+def _trim_prefix(data, prefix):
+    return data[len(prefix):] if data.startswith(prefix) else data
+
+
+def file_content(data):
+    """(content, lfs) of GetBlobBySHA: base64 of the blob (None above
+    MAX_BLOB_SIZE), and (oid, size) when a blob of 1 to 1023 bytes is an
+    LFS pointer (lfs.ReadPointerFromBuffer)."""
+    if len(data) > MAX_BLOB_SIZE:
+        return None, None
+    lfs = None
+    if 0 < len(data) < LFS_META_MAX_SIZE and data.startswith(_LFS_IDENT):
+        lines = data.split(b"\n")
+        if len(lines) >= 3:
+            oid, size = _trim_prefix(lines[1], b"oid sha256:"), _trim_prefix(lines[2], b"size ")
+            if re.fullmatch(rb"[0-9a-f]{64}", oid) and re.fullmatch(rb"[+-]?[0-9]+", size) \
+                    and int(size) >= 0:
+                lfs = (oid.decode(), int(size))
+    return base64.b64encode(data).decode("ascii"), lfs
+
+
+# Go's net/http DetectContentType (sniff.go), which Gitea's typesniffer
+# extends: signatures tried in order on the first 512 bytes.
+_WS = b"\t\n\x0c\r "
+_HTML_SIGS = (b"<!DOCTYPE HTML", b"<HTML", b"<HEAD", b"<SCRIPT", b"<IFRAME", b"<H1",
+              b"<DIV", b"<FONT", b"<TABLE", b"<A", b"<STYLE", b"<TITLE", b"<B",
+              b"<BODY", b"<BR", b"<P", b"<!--")
+_SIGNATURES = (    # (mask or None for a plain prefix, pattern, type, skip leading space)
+    (b"\xff\xff\xff\xff\xff", b"<?xml", "text/xml; charset=utf-8", True),
+    (None, b"%PDF-", "application/pdf", False),
+    (None, b"%!PS-Adobe-", "application/postscript", False),
+    (b"\xff\xff\x00\x00", b"\xfe\xff\x00\x00", "text/plain; charset=utf-16be", False),
+    (b"\xff\xff\x00\x00", b"\xff\xfe\x00\x00", "text/plain; charset=utf-16le", False),
+    (b"\xff\xff\xff\x00", b"\xef\xbb\xbf\x00", "text/plain; charset=utf-8", False),
+    (None, b"\x00\x00\x01\x00", "image/x-icon", False),
+    (None, b"\x00\x00\x02\x00", "image/x-icon", False),
+    (None, b"BM", "image/bmp", False),
+    (None, b"GIF87a", "image/gif", False),
+    (None, b"GIF89a", "image/gif", False),
+    (b"\xff\xff\xff\xff\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff",
+     b"RIFF\x00\x00\x00\x00WEBPVP", "image/webp", False),
+    (None, b"\x89PNG\x0d\x0a\x1a\x0a", "image/png", False),
+    (None, b"\xff\xd8\xff", "image/jpeg", False),
+    (b"\xff\xff\xff\xff\x00\x00\x00\x00\xff\xff\xff\xff",
+     b"FORM\x00\x00\x00\x00AIFF", "audio/aiff", False),
+    (None, b"ID3", "audio/mpeg", False),
+    (None, b"OggS\x00", "application/ogg", False),
+    (None, b"MThd\x00\x00\x00\x06", "audio/midi", False),
+    (b"\xff\xff\xff\xff\x00\x00\x00\x00\xff\xff\xff\xff",
+     b"RIFF\x00\x00\x00\x00AVI ", "video/avi", False),
+    (b"\xff\xff\xff\xff\x00\x00\x00\x00\xff\xff\xff\xff",
+     b"RIFF\x00\x00\x00\x00WAVE", "audio/wave", False),
+    "mp4",
+    (None, b"\x1a\x45\xdf\xa3", "video/webm", False),
+    (b"\x00" * 34 + b"\xff\xff", b"\x00" * 34 + b"LP", "application/vnd.ms-fontobject", False),
+    (None, b"\x00\x01\x00\x00", "font/ttf", False),
+    (None, b"OTTO", "font/otf", False),
+    (None, b"ttcf", "font/collection", False),
+    (None, b"wOFF", "font/woff", False),
+    (None, b"wOF2", "font/woff2", False),
+    (None, b"\x1f\x8b\x08", "application/x-gzip", False),
+    (None, b"PK\x03\x04", "application/zip", False),
+    (None, b"Rar!\x1a\x07\x00", "application/x-rar-compressed", False),
+    (None, b"Rar!\x1a\x07\x01\x00", "application/x-rar-compressed", False),
+    (None, b"\x00asm", "application/wasm", False),
+)
+_BINARY_BYTES = frozenset(list(range(0x00, 0x09)) + [0x0b] + list(range(0x0e, 0x1b)) +
+                          list(range(0x1c, 0x20)))
+
+
+def _is_mp4(data):
+    if len(data) < 12:
+        return False
+    box = int.from_bytes(data[:4], "big")
+    if len(data) < box or box % 4 != 0 or data[4:8] != b"ftyp":
+        return False
+    return any(data[st:st + 3] == b"mp4" for st in range(8, box, 4) if st != 12)
+
+
+def go_detect_content_type(data):
+    """net/http.DetectContentType."""
+    data = data[:512]
+    first = 0
+    while first < len(data) and data[first] in _WS:
+        first += 1
+    rest = data[first:]
+    for sig in _HTML_SIGS:
+        if len(rest) >= len(sig) + 1 and rest[len(sig)] in b" >" and \
+                bytes(b & 0xDF if 0x41 <= s <= 0x5A else b
+                      for b, s in zip(rest, sig)) == sig:
+            return "text/html; charset=utf-8"
+    for sig in _SIGNATURES:
+        if sig == "mp4":
+            if _is_mp4(data):
+                return "video/mp4"
+            continue
+        mask, pat, ctype, skip_ws = sig
+        d = rest if skip_ws else data
+        if mask is None:
+            if d.startswith(pat):
+                return ctype
+        elif len(d) >= len(pat) and all(d[i] & mask[i] == pat[i] for i in range(len(pat))):
+            return ctype
+    if not any(b in _BINARY_BYTES for b in rest):
+        return "text/plain; charset=utf-8"
+    return "application/octet-stream"
+
+
+_SVG_COMMENT = re.compile(rb"<!--.*?-->", re.S)
+_SVG_TAG = re.compile(rb"\A[\t\n\f\r ]*(?:(<!DOCTYPE[\t\n\f\r ]+svg([\t\n\f\r :]+.*?>|>))"
+                      rb"[\t\n\f\r ]*)*<svg\b", re.S | re.I)
+_SVG_TAG_IN_XML = re.compile(rb"\A<\?xml\b.*?\?>[\t\n\f\r ]*(?:(<!DOCTYPE[\t\n\f\r ]+svg"
+                             rb"([\t\n\f\r :]+.*?>|>))[\t\n\f\r ]*)*<svg\b", re.S | re.I)
+
+
+def sniff_type(data):
+    """modules/typesniffer DetectContentType: Go's, plus SVG, a second look
+    at "ID3"-prefixed text, AVIF and Ogg; "text/plain" for nothing."""
+    if not data:
+        return "text/plain"
+    ct = go_detect_content_type(data)
+    data = data[:1024]
+    if ct == "application/vnd.ms-fontobject":
+        # Gitea 1.26.3 checks for a real EOT header; other data is sniffed
+        # again with the "LP" hidden.  EOT files are not modelled further.
+        ct = go_detect_content_type(data[:34] + b"l" + data[35:])
+    if "text/plain" in ct or "text/html" in ct or "text/xml" in ct:
+        body = _SVG_COMMENT.sub(b"", data).strip()
+        if ("text/xml" not in ct and _SVG_TAG.match(body)) or \
+                ("text/xml" in ct and _SVG_TAG_IN_XML.match(body)):
+            ct = "image/svg+xml"
+    if ct.startswith("audio/") and data.startswith(b"ID3"):
+        again = go_detect_content_type(data[3:])
+        if again.startswith("text/"):
+            ct = again
+    if len(data) >= 12 and data[4:8] == b"ftyp":
+        box = int.from_bytes(data[:4], "big")
+        if 12 <= box <= len(data) and b"avif" in \
+                [data[8:12]] + [data[i:i + 4] for i in range(16, box - 3, 4)]:
+            ct = "image/avif"
+    if ct == "application/ogg":
+        head = data[:256]
+        ct = "video/ogg" if b"theora" in head or b"dirac" in head else "audio/ogg"
+    return ct
+
+
+def _utf8_prefix_valid(buf):
+    """charset.DetectEncoding's first test: valid UTF-8 once an incomplete
+    last character is cut off."""
+    end, cut = len(buf) - 1, buf
+    for _ in range(4):
+        if end < 0:
+            break
+        c = buf[end]
+        if c >> 5 == 0b110 or c >> 4 == 0b1110 or c >> 3 == 0b11110:
+            cut = buf[:end]
+            break
+        if c >> 6 != 0b10:
+            break
+        end -= 1
+    try:
+        cut.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def raw_content_type(data):
+    """The Content-Type Gitea 1.26.3 serves a blob with
+    (httplib.serveSetHeadersByUserContent, MIME type mapping off): images,
+    PDF, audio and video as sniffed; any text as text/plain with the
+    charset DetectEncoding finds in the first 1024 bytes; the rest
+    application/octet-stream."""
+    buf = data[:1024]
+    sniffed = sniff_type(buf)
+    base = sniffed.split(";", 1)[0]
+    if any(k in sniffed for k in ("image/", "application/pdf", "video/", "audio/")):
+        return base
+    if "text/" not in sniffed:
+        return "application/octet-stream"
+    if _utf8_prefix_valid(buf):
+        return "text/plain; charset=utf-8"
+    # Gitea asks chardet here; the emulator only tells the UTF-16 byte order
+    # marks apart and calls other 8-bit text ISO-8859-1.
+    if buf.startswith(b"\xff\xfe"):
+        return "text/plain; charset=utf-16le"
+    if buf.startswith(b"\xfe\xff"):
+        return "text/plain; charset=utf-16be"
+    return "text/plain; charset=iso-8859-1"
+
+
+_TSPECIALS = set('()<>@,;:\\"/[]?=')
+
+
+def _mime_value(value):
+    """mime.FormatMediaType's rendering of one parameter value."""
+    if any((c < " " or c > "~") and c != "\t" for c in value):
+        raw = value.encode("utf-8", "surrogateescape")
+        return "*=utf-8''" + "".join(
+            f"%{b:02X}" if b <= 0x20 or b >= 0x7f or chr(b) in "*'%" or chr(b) in _TSPECIALS
+            else chr(b) for b in raw)
+    if value and all(" " < c < "\x7f" and c not in _TSPECIALS for c in value):
+        return "=" + value
+    return '="' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def content_disposition(kind, filename):
+    """httplib.encodeContentDisposition: the name with characters outside
+    ' '..'~' (tab kept) replaced by '_', and the real name again as an
+    RFC 2231 filename* when there were any."""
+    safe = "".join(c if " " <= c <= "~" or c == "\t" else "_" for c in filename)
+    out = f"{kind}; filename{_mime_value(safe)}"
+    if safe != filename:
+        out += f"; filename{_mime_value(filename)}"
+    return out
+
+
+def go_base(path):
+    """Go's path.Base."""
+    if path == "":
+        return "."
+    return path.rstrip("/").rsplit("/", 1)[-1] or "/"
+
+
+def http_date(unix):
+    """Go's http.TimeFormat, in UTC."""
+    return datetime.datetime.fromtimestamp(unix, datetime.timezone.utc) \
+        .strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+STATIC_CACHE_TIME = 6 * 3600                # [server] STATIC_CACHE_TIME
+
+
+def raw_file_headers(path, data, public):
+    """(Content-Type, other headers) of common.ServeBlob after the ETag
+    check: content type and security headers, the inline disposition with
+    the file's base name, and a cache of STATIC_CACHE_TIME, public for a
+    public repository of a public owner (RUN_MODE=prod)."""
+    ctype = raw_content_type(data)
+    csp = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    if ctype.startswith("application/pdf"):
+        csp = "default-src 'none'; style-src 'unsafe-inline'"
+    if ctype.startswith(("video/", "audio/")):
+        csp = ""
+    headers = [("X-Content-Type-Options", "nosniff")]
+    if csp:
+        headers.append(("Content-Security-Policy", csp))
+    headers += [
+        ("Content-Disposition", content_disposition("inline", go_base(path))),
+        ("Access-Control-Expose-Headers", "Content-Disposition"),
+        ("Cache-Control", f"{'public' if public else 'private'}, "
+                          f"max-age={STATIC_CACHE_TIME}, no-transform"),
+    ]
+    return ctype, headers
 
 
 # -- tokens, version ------------------------------------------------------------------

@@ -132,6 +132,9 @@ class Handler(BaseHTTPRequestHandler):
         except Exception:                               # a bug: say so loudly
             traceback.print_exc()
             status, obj = 500, {"message": "", "url": req.swagger_url()}
+        if isinstance(obj, api.Raw):        # a raw file: its bytes, its own type
+            return self._send(status, obj.body, req.out_headers,
+                              obj.content_type or "application/octet-stream")
         payload = b"" if obj is None else gitjson.api(obj)
         self._send(status, payload, req.out_headers)
 
