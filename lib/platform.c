@@ -345,7 +345,8 @@ out:
 }
 
 /* Adds the file's platforms the database does not have; *added says how
- * many.  An admin's edits are never overwritten. */
+ * many.  An admin's edits are never overwritten, and a platform an admin
+ * deleted stays deleted. */
 int
 platform_seed(struct db_pool *pool, const char *path, int *added,
     struct err *e)
@@ -368,9 +369,11 @@ platform_seed(struct db_pool *pool, const char *path, int *added,
 		}
 		res = db_exec(pool, e, "INSERT INTO platforms (name,"
 		    " display_name, secrets, trigger, hook_secret, command,"
-		    " config_files, docs_url, retired) VALUES ($1, $2,"
+		    " config_files, docs_url, retired) SELECT $1, $2,"
 		    " ss_text_array($3::jsonb), $4, $5, ss_text_array($6::jsonb),"
-		    " ss_text_array($7::jsonb), $8, $9::boolean)"
+		    " ss_text_array($7::jsonb), $8, $9::boolean"
+		    " WHERE NOT EXISTS (SELECT 1 FROM platforms_deleted"
+		    " WHERE name = $1)"
 		    " ON CONFLICT (name) DO NOTHING RETURNING name", 9, params);
 		keep_free(keep);
 		if (res == NULL)
@@ -473,7 +476,9 @@ platform_write(const struct core *core, const struct actor *who,
 	}
 	if (db_begin(c, e) == -1)
 		goto out;
-	if (db_run(c, e, sql, name == NULL ? 9 : 10, params) == -1) {
+	if (db_run(c, e, sql, name == NULL ? 9 : 10, params) == -1 ||
+	    db_run(c, e, "DELETE FROM platforms_deleted WHERE name = $1", 1,
+	    params) == -1) {
 		db_rollback(c);
 		if (db_unique_violation(e)) {
 			err_set(e, ERR_NAME_TAKEN, "a platform named '%s'"
@@ -580,7 +585,9 @@ platform_delete(const struct core *core, const struct actor *who,
 		goto fail;
 	}
 	if (db_run(c, e, "DELETE FROM platforms WHERE name = $1", 1,
-	    params) == -1 || audit_write(c, who, "platform.deleted",
+	    params) == -1 || db_run(c, e, "INSERT INTO platforms_deleted"
+	    " (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET deleted_at"
+	    " = now()", 1, params) == -1 || audit_write(c, who, "platform.deleted",
 	    "platform", name, NULL, e) == -1 || db_commit(c, e) == -1)
 		goto fail;
 	snprintf(text, sizeof(text), "Platform %s deleted.", name);

@@ -19,6 +19,12 @@ CREATE TABLE platforms (
     CHECK ((trigger = 'command') = (command IS NOT NULL))
 );
 
+-- Platforms an admin deleted: the seed file does not bring them back.
+CREATE TABLE platforms_deleted (
+    name            text PRIMARY KEY,
+    deleted_at      timestamptz NOT NULL DEFAULT now()
+);
+
 -- The seed's columns.  deployment_branch NULL: the repository's default
 -- branch.  deployment_resume: the status a project had when the end of
 -- its last hosting sponsor suspended it, to go back to when one returns
