@@ -65,6 +65,7 @@ struct upload {
 	size_t	 len;
 	size_t	 dropped;	/* body bytes read past the cap, dropped */
 	bool	 too_many_args;	/* the query was cut: 414 */
+	bool	 nul;		/* %00 in the target: 400 */
 	bool	 too_large;
 	bool	 answered;	/* an early answer (413) is queued */
 	long	 start_ms;
@@ -459,6 +460,11 @@ dispatch(struct MHD_Connection *conn, const char *url, const char *method,
 		err_set(&e, ERR_URI_TOO_LONG, "more than %d query parameters",
 		    SERVER_MAX_ARGS);
 		reply_error(&rs, &e);
+	} else if (up->nul) {
+		err_set(&e, ERR_BAD_REQUEST, "the request target holds a NUL"
+		    " (%%00)");
+		err_hint(&e, "no name here contains a NUL character");
+		reply_error(&rs, &e);
 	} else if (MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL,
 	    NULL) > SERVER_MAX_HEADERS) {
 		err_set(&e, ERR_HEADERS_TOO_LARGE, "more than %d header lines",
@@ -653,6 +659,10 @@ uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
 	if ((up = calloc(1, sizeof(*up))) == NULL)
 		return NULL;
 	up->start_ms = now_ms();
+	/* libmicrohttpd decodes the path and the query into C strings: a
+	 * %00 would end a name early and the request would act on another
+	 * (DELETE .../platforms/x%00y deleting x). */
+	up->nul = strstr(uri, "%00") != NULL;
 	if ((q = strchr(uri, '?')) != NULL) {
 		for (args = 1; (q = strchr(q + 1, '&')) != NULL; args++)
 			;
@@ -692,7 +702,8 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	if (up->cap == 0) {
 		/* The first call: the headers are in. */
 		up->cap = body_cap(method, url, conf);
-		if (up->too_many_args || MHD_get_connection_values(conn,
+		if (up->too_many_args || up->nul ||
+		    MHD_get_connection_values(conn,
 		    MHD_HEADER_KIND, NULL, NULL) > SERVER_MAX_HEADERS)
 			return answer_now(conn, url, method, up);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,

@@ -431,7 +431,7 @@ deploy_readiness(const struct core *core, const char *text, struct err *e)
 		    t.name, t.branch);
 	else
 		snprintf(msg, sizeof(msg), "%s is not ready to deploy from %s:"
-		    " %zu things are missing.", t.name, t.branch,
+		    " %zu missing (see missing).", t.name, t.branch,
 		    json_object_array_length(json_object_object_get(j,
 		    "missing")));
 	data = json_object_new_object();
@@ -634,9 +634,14 @@ refuse_transition(const char *name, const char *from, const char *to,
 	char	words[128];
 
 	json_object_put(transitions_from(from, words, sizeof(words)));
-	err_set(e, ERR_INVALID_TRANSITION, "the deployment of %s is %s; it"
-	    " cannot become %s. Allowed next: %s.", name, from, to,
-	    words[0] != '\0' ? words : "none");
+	if (strcmp(from, to) == 0)
+		err_set(e, ERR_INVALID_TRANSITION, "the deployment of %s is"
+		    " already %s. Allowed next: %s.", name, from,
+		    words[0] != '\0' ? words : "none");
+	else
+		err_set(e, ERR_INVALID_TRANSITION, "the deployment of %s is %s;"
+		    " it cannot become %s. Allowed next: %s.", name, from, to,
+		    words[0] != '\0' ? words : "none");
 	err_hint(e, "ask for one of: %s", words);
 	return -1;
 }
@@ -722,8 +727,11 @@ deploy_set(const struct core *core, const struct actor *who, const char *text,
 				goto fail;
 			}
 		}
-	} else if (ch.status != NULL)
-		tr = NULL;	/* already there: nothing to move */
+	} else if (ch.status != NULL) {
+		/* Not a transition of the table: say where it can go. */
+		refuse_transition(t.name, status, ch.status, e);
+		goto fail;
+	}
 	params[1] = ch.has_platform ? "t" : "f";
 	params[2] = ch.platform;
 	params[3] = ch.has_branch ? (ch.branch != NULL ? ch.branch : "") : NULL;

@@ -102,6 +102,9 @@ const struct err_def err_table[ERR__COUNT] = {
 	    "secret_unreadable", 409, "a stored secret does not open",
 	    "set the secret again, or restore the master key it was sealed"
 	    " under" },
+	[ERR_NO_VALUE] = { ERR_NO_VALUE, "no_value", 422,
+	    "the secret is BYOK: no value is stored here",
+	    "its owner sets it on the platform" },
 	[ERR_GITEA_REFUSED] = { ERR_GITEA_REFUSED, "gitea_refused", 422,
 	    "Gitea refused the change", "read Gitea's message; fix the request" },
 	[ERR_GITEA_UNAVAILABLE] = { ERR_GITEA_UNAVAILABLE, "gitea_unavailable",

@@ -178,7 +178,8 @@ identity_credentials(struct db_pool *p, const struct conf *conf,
 	}
 	snprintf(ad, sizeof(ad), "agent:%s:gitea_token", agent_id);
 	if ((token = vault_open(v, ad, PQgetvalue(res, 0, 1), e)) == NULL) {
-		log_error("%s", e->message);
+		log_error("the Gitea token of agent %s: %s", agent_id,
+		    e->message);
 		PQclear(res);
 		return NULL;
 	}

@@ -355,17 +355,20 @@ secret_reveal(const struct core *core, const struct actor *who,
 		goto out;
 	}
 	if (PQgetisnull(res, 0, 0)) {
-		err_set(e, ERR_INVALID_TRANSITION, "%s is BYOK: it has no value"
-		    " here", name);
+		err_set(e, ERR_NO_VALUE, "%s is BYOK: it has no value here",
+		    name);
 		err_hint(e, "its owner set it on the platform");
 		goto out;
 	}
 	secret_ad(ad, sizeof(ad), r.project_id, name);
 	if ((value = vault_open(core->vault, ad, PQgetvalue(res, 0, 0), e)) ==
 	    NULL) {
-		/* The ad names the project's id and the name: fine to say. */
+		char	why[sizeof(e->message)];
+
+		strlcpy_ss(why, e->message, sizeof(why));
+		err_set(e, e->code, "secret %s of %s: %s", name, pname, why);
 		log_kv(LOG_WARN, "a secret does not open", "project", pname,
-		    "name", name, NULL);
+		    "name", name, "why", why, NULL);
 		goto out;
 	}
 	detail = json_object_new_object();
@@ -454,8 +457,14 @@ secret_rotate(PGconn *c, const struct vault *old, const struct vault *new,
 				continue;
 			}
 			if ((plain = vault_open(old, PQgetvalue(res, i, 1),
-			    PQgetvalue(res, i, 2), e)) == NULL)
+			    PQgetvalue(res, i, 2), e)) == NULL) {
+				char	why[sizeof(e->message)];
+
+				strlcpy_ss(why, e->message, sizeof(why));
+				err_set(e, e->code, "%s (%s): %s", sc->what,
+				    PQgetvalue(res, i, 1), why);
 				goto fail;
+			}
 			sealed = vault_seal(new, PQgetvalue(res, i, 1), plain,
 			    e);
 			if (sc->digest)

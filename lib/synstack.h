@@ -56,6 +56,7 @@ enum err_code {
 	ERR_UNKNOWN_PLATFORM,	/* 422 unknown_platform */
 	ERR_PLATFORM_IN_USE,	/* 409 platform_in_use */
 	ERR_SECRET_UNREADABLE,	/* 409 secret_unreadable */
+	ERR_NO_VALUE,		/* 422 no_value */
 	ERR_GITEA_REFUSED,	/* 422 gitea_refused */
 	ERR_GITEA_UNAVAILABLE,	/* 502 gitea_unavailable */
 	ERR_DB_UNAVAILABLE,	/* 503 database_unavailable */

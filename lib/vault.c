@@ -167,9 +167,9 @@ vault_open(const struct vault *v, const char *ad, const char *sealed,
 		if (sodium_memcmp(raw + 1, v->id, VAULT_ID_LEN) != 0) {
 			vault_sealed_id(sealed, id);
 			free(raw);
-			err_set(e, ERR_SECRET_UNREADABLE, "%s is sealed under"
-			    " master key %s; this daemon has master key %s", ad,
-			    id, v->id_hex);
+			err_set(e, ERR_SECRET_UNREADABLE, "it is sealed under"
+			    " master key %s; this daemon has master key %s", id,
+			    v->id_hex);
 			err_hint(e, "point secrets.master_key_file at the key"
 			    " it was sealed under (see synstackd(8),"
 			    " rotate-master-key)");
@@ -194,8 +194,8 @@ bad:
 	free(raw);
 	free(plain);
 	/* Never say more: which part failed is nobody's business. */
-	err_set(e, ERR_SECRET_UNREADABLE, "%s does not open under master key"
-	    " %s: the stored value was damaged or moved", ad, v->id_hex);
+	err_set(e, ERR_SECRET_UNREADABLE, "it does not open under master key"
+	    " %s: the stored value was damaged or moved", v->id_hex);
 	return NULL;
 }
 
