@@ -46,6 +46,9 @@ struct response {
 	const char	*allow;
 	bool		 www_authenticate;
 	bool		 close;		/* Connection: close */
+	const char	*cache_control;	/* NULL: no-store */
+	const char	*csp;		/* Content-Security-Policy, or NULL */
+	char		 etag[48];	/* ETag, or "" */
 };
 
 typedef void (*route_fn)(struct request *, struct response *);
@@ -187,6 +190,10 @@ void		 api_deployment_show(struct request *, struct response *);
 void		 api_deployment_set(struct request *, struct response *);
 void		 api_deployment_readiness(struct request *, struct response *);
 void		 api_admin_projects(struct request *, struct response *);
+void		 api_deployment_deploy(struct request *, struct response *);
+void		 api_deployment_mark(struct request *, struct response *);
+void		 api_deployments_list(struct request *, struct response *);
+void		 api_deployment_get(struct request *, struct response *);
 /* The project of the path's {owner}/{repo} as "owner/repo" (400 on a bad
  * name, answered). */
 int		 request_project(struct request *, struct response *, char *);
@@ -205,6 +212,11 @@ void		 api_sponsor_change(struct request *, struct response *);
 void		 api_sponsor_tokens(struct request *, struct response *);
 void		 api_sponsor_token_issue(struct request *, struct response *);
 void		 api_sponsor_token_revoke(struct request *, struct response *);
+
+/* page.c: the public project page and its badges (/p/{owner}/{repo}) */
+void		 api_page(struct request *, struct response *);
+void		 api_page_badge_svg(struct request *, struct response *);
+void		 api_page_badge_json(struct request *, struct response *);
 
 /* api-platforms.c */
 void		 api_platforms_list(struct request *, struct response *);

@@ -6,7 +6,8 @@
  * for are blocked) every 10 s, and the reconciliation with Gitea runs at
  * start and every sync.interval (read anew each time, so SIGHUP changes
  * it).  Several daemons coordinate through PostgreSQL (an advisory lock
- * for the reconciliation, SKIP LOCKED for the outbox).
+ * for the reconciliation, SKIP LOCKED for the outbox and deployments).
+ * Deployments run on a thread of their own (runner_loop).
  */
 #include <pthread.h>
 #include <time.h>
@@ -82,9 +83,61 @@ jobs_loop(void *arg)
 	}
 }
 
+/*
+ * The deploy runner: a thread of its own, since a deploy may take up to
+ * deploy.timeout; it takes one queued deployment after another, and every
+ * minute errors those a stopped daemon left in progress.
+ */
+static struct {
+	pthread_t	thread;
+	bool		running;
+} runner;
+
+static void *
+runner_loop(void *arg)
+{
+	struct core	 core;
+	struct err	 e;
+	struct timespec	 ts;
+	long		 next_reap = 0;
+	bool		 ran;
+
+	(void)arg;
+	for (;;) {
+		core.pool = daemon_state.pool;
+		core.conf = server_conf();
+		core.vault = &daemon_state.vault;
+		err_clear(&e);
+		if (now_ms() >= next_reap) {
+			if (deploy_reap(&core, &e) == -1)
+				log_warn("deployments: %s", e.message);
+			next_reap = now_ms() + 60000;
+		}
+		err_clear(&e);
+		ran = false;
+		if (deploy_run_next(&core, &ran, &e) == -1)
+			log_warn("deployments: %s", e.message);
+		pthread_mutex_lock(&jobs.mtx);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += JOBS_TICK_S;
+		while (!ran && !jobs.stop && pthread_cond_timedwait(&jobs.cv,
+		    &jobs.mtx, &ts) == 0)
+			;
+		if (jobs.stop) {
+			pthread_mutex_unlock(&jobs.mtx);
+			return NULL;
+		}
+		pthread_mutex_unlock(&jobs.mtx);
+	}
+}
+
 void
 jobs_start(void)
 {
+	if (pthread_create(&runner.thread, NULL, runner_loop, NULL) == 0)
+		runner.running = true;
+	else
+		log_error("cannot start the deploy runner");
 	if (pthread_create(&jobs.thread, NULL, jobs_loop, NULL) == 0)
 		jobs.running = true;
 	else
@@ -94,12 +147,17 @@ jobs_start(void)
 void
 jobs_stop(void)
 {
-	if (!jobs.running)
+	if (!jobs.running && !runner.running)
 		return;
 	pthread_mutex_lock(&jobs.mtx);
 	jobs.stop = true;
-	pthread_cond_signal(&jobs.cv);
+	pthread_cond_broadcast(&jobs.cv);
 	pthread_mutex_unlock(&jobs.mtx);
+	/* A deploy command running is stopped, and recorded as such. */
+	deploy_interrupt();
 	pthread_join(jobs.thread, NULL);
 	jobs.running = false;
+	if (runner.running)
+		pthread_join(runner.thread, NULL);
+	runner.running = false;
 }

@@ -409,7 +409,12 @@ send_response(struct MHD_Connection *conn, struct response *rs,
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    rs->content_type != NULL ? rs->content_type : "text/plain");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    rs->cache_control != NULL ? rs->cache_control : "no-store");
+	if (rs->etag[0] != '\0')
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, rs->etag);
+	if (rs->csp != NULL)
+		MHD_add_response_header(r, "Content-Security-Policy", rs->csp);
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	if (rs->retry_after[0] != '\0')
 		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER,

@@ -209,6 +209,20 @@ const struct conf_key conf_keys[] = {
 	  .help = "YAML catalog of deployment platforms added at start"
 	  " (\"\": " SYNSTACK_SYSCONFDIR "/platforms.yaml when present)" },
 
+	{ .name = "deploy.timeout", .type = CONF_DURATION,
+	  .offset = offsetof(struct conf, deploy_timeout),
+	  .def = "10m", .reloadable = true, .min = 1000, .max = 86400000,
+	  .help = "how long a deploy may run before it is stopped (error)" },
+	{ .name = "deploy.log_excerpt", .type = CONF_SIZE,
+	  .offset = offsetof(struct conf, deploy_log_excerpt),
+	  .def = "8KiB", .reloadable = true, .min = 256, .max = 1048576,
+	  .help = "bytes of a deploy's output kept (its end), secrets masked" },
+	{ .name = "deploy.sponsor_contact", .type = CONF_STRING,
+	  .offset = offsetof(struct conf, deploy_sponsor_contact),
+	  .def = "\"\"", .reloadable = true,
+	  .help = "how to become a sponsor, on project pages: an address or"
+	  " a URL (\"\": the section says to ask the instance's admins)" },
+
 	{ .name = "admin.token_hashes", .type = CONF_STRLIST,
 	  .offset = offsetof(struct conf, admin_token_hashes),
 	  .def = "[]", .reloadable = true,

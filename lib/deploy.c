@@ -460,11 +460,11 @@ static const char deployment_sql[] =
 	" FROM projects p LEFT JOIN platforms pl"
 	" ON pl.name = p.deployment_platform WHERE p.id = $1";
 
-static json_object *
-deployment_data(PGconn *c, const struct ref *r, const char *name,
+json_object *
+deploy_data(PGconn *c, const char *project_id, const char *name,
     struct err *e)
 {
-	const char	*params[1] = { r->project_id };
+	const char	*params[1] = { project_id };
 	PGresult	*res;
 	json_object	*row, *data;
 	char		 words[128];
@@ -500,7 +500,7 @@ deploy_show(const struct core *core, const char *text, struct err *e)
 	if ((c = db_acquire(core->pool, e)) == NULL)
 		return NULL;
 	if (ref_named_project(c, text, &r, name, sizeof(name), e) == 0)
-		data = deployment_data(c, &r, name, e);
+		data = deploy_data(c, r.project_id, name, e);
 	db_release(core->pool, c);
 	if (data == NULL)
 		return NULL;
@@ -780,7 +780,7 @@ deploy_set(const struct core *core, const struct actor *who, const char *text,
 	}
 	if (db_commit(c, e) == -1)
 		goto fail;
-	if ((data = deployment_data(c, &t.r, t.name, e)) == NULL)
+	if ((data = deploy_data(c, t.r.project_id, t.name, e)) == NULL)
 		goto out;
 	if (tr != NULL)
 		snprintf(msg, sizeof(msg), "The deployment of %s went from %s"

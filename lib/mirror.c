@@ -354,6 +354,10 @@ mirror_run(const struct core *core, struct mirror_report *rep, struct err *e)
 		rc = mark_deleted(c, w.seen, e);
 	for (i = 0; rc == 0 && i < w.n; i++)
 		rc = sync_project(core, c, &w.v[i], &rep->items, e);
+	/* Deploy branches that moved without a delivery (one call per
+	 * sponsored or live project). */
+	if (rc == 0)
+		rc = deploy_reconcile(core, c, e);
 	rep->projects = (long)w.n;
 	gitea_stats_get(&after);
 	rep->gitea_calls = (long)(after.calls - before.calls);

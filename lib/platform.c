@@ -397,6 +397,13 @@ platform_get(PGconn *c, const char *name, struct err *e)
 	PGresult	*res;
 	json_object	*row;
 
+	/* A name that cannot be one (bytes PostgreSQL would refuse as text
+	 * among them) names nothing. */
+	if (!platform_name_valid(name)) {
+		err_set(e, ERR_NOT_FOUND, "no platform '%.40s'", name);
+		utf8_sanitize(e->message);
+		return NULL;
+	}
 	snprintf(sql, sizeof(sql), "%s WHERE pl.name = $1", platform_select);
 	if ((res = db_query(c, e, sql, 1, params)) == NULL)
 		return NULL;
@@ -565,6 +572,10 @@ platform_delete(const struct core *core, const struct actor *who,
 	json_object	*answer = NULL, *data;
 	char		 text[96];
 
+	if (!platform_name_valid(name)) {
+		err_set(e, ERR_NOT_FOUND, "no such platform");
+		return NULL;
+	}
 	if ((c = db_acquire(core->pool, e)) == NULL)
 		return NULL;
 	if (db_begin(c, e) == -1)

@@ -16,6 +16,7 @@
 #include "synstack.h"
 
 #define REVEAL_REASON_MAX	500
+#define SECRETS_PER_PROJECT	500	/* a platform needs a handful */
 
 static const char secret_cols[] =
 	"s.key_name AS name, s.digest, s.is_byok AS byok,"
@@ -132,6 +133,7 @@ secret_put(const struct core *core, const struct actor *who, const char *text,
 	char		*sealed = NULL;
 	int		 byok;
 	PGconn		*c = NULL;
+	PGresult	*res = NULL;
 	json_object	*o = NULL, *detail;
 
 	if (!json_object_is_type(body, json_type_object)) {
@@ -183,7 +185,24 @@ secret_put(const struct core *core, const struct actor *who, const char *text,
 	if (value != NULL)
 		json_object_object_add(detail, "digest",
 		    json_object_new_string(digest));
-	if (db_begin(c, e) == -1 || db_run(c, e, "INSERT INTO"
+	if (db_begin(c, e) == -1) {
+		json_object_put(detail);
+		goto out;
+	}
+	/* Bounded, like every input; the row lock orders concurrent sets. */
+	if ((res = db_query(c, e, "SELECT (SELECT count(*) FROM"
+	    " deployment_secrets s WHERE s.project_id = p.id AND s.key_name <>"
+	    " $2) FROM projects p WHERE p.id = $1 FOR UPDATE", 2, params)) ==
+	    NULL || atol(PQgetvalue(res, 0, 0)) >= SECRETS_PER_PROJECT) {
+		if (res != NULL)
+			err_set(e, ERR_INVALID_FIELD, "%s has %d secrets, the"
+			    " most a project may have", pname,
+			    SECRETS_PER_PROJECT);
+		json_object_put(detail);
+		db_rollback(c);
+		goto out;
+	}
+	if (db_run(c, e, "INSERT INTO"
 	    " deployment_secrets (project_id, key_name, encrypted_value, digest,"
 	    " is_byok, set_by) VALUES ($1, $2, $3, $4, $5::boolean, $6)"
 	    " ON CONFLICT (project_id, key_name) DO UPDATE SET"
@@ -205,6 +224,7 @@ secret_put(const struct core *core, const struct actor *who, const char *text,
 		o = json_ok(msg, o, NULL);
 	}
 out:
+	PQclear(res);
 	free(sealed);
 	db_release(core->pool, c);
 	return o;

@@ -192,6 +192,9 @@ struct conf {
 
 	/* deploy */
 	char		*deploy_platforms_file;
+	long		 deploy_timeout;	/* ms */
+	long		 deploy_log_excerpt;	/* bytes */
+	char		*deploy_sponsor_contact;
 
 	/* admin */
 	struct strlist	 admin_token_hashes;	/* "sha256:<64 hex>" */
@@ -850,6 +853,11 @@ json_object	*deploy_show(const struct core *, const char *, struct err *);
  * transition of the table, with its need checked. */
 json_object	*deploy_set(const struct core *, const struct actor *,
 		     const char *, json_object *, struct err *);
+/* The deployment object of a project (status, platform, branch, url,
+ * deployed_at, readiness, public sponsors, allowed), on a held
+ * connection; name is its owner/repo. */
+json_object	*deploy_data(PGconn *, const char *, const char *,
+		     struct err *);
 /* Reads readiness from Gitea now and stores it with its time. */
 json_object	*deploy_readiness(const struct core *, const char *,
 		     struct err *);
@@ -862,6 +870,46 @@ int		 deploy_sponsors_changed(PGconn *, const char *, struct err *);
 json_object	*deploy_admin_projects(const struct core *, const char *,
 		     const char *, const char *, const char *, const char *,
 		     struct err *);
+
+/* deployment.c: deploying on push; the runner; masking */
+#define DEPLOY_MASK_MIN	3	/* shorter values are not masked */
+#define DEPLOY_BRANCH_LEN	256	/* a branch name and its NUL */
+/* Masks in place each value, each line of a multi-line one, and their
+ * base64 forms. */
+void		 mask_secrets(char *, const char *const *, size_t);
+/* In the caller's transaction: the deploy branch's head was seen; a
+ * sponsored or live project queues its deployment (once per commit).
+ * project id, branch, sha, trigger (push, reconciliation, admin), actor. */
+int		 deploy_enqueue(PGconn *, const struct conf *, const char *,
+		     const char *, const char *, const char *, const char *,
+		     bool *, struct err *);
+/* The page's data: the deployment, description, html_url, the last five
+ * deployments, sponsor_contact; 404 for an unknown or closed project. */
+json_object	*deploy_page_data(const struct core *, const char *,
+		     struct err *);
+/* Newest first; limit (1..100, default 20), before (a deployment id). */
+json_object	*deploy_list(const struct core *, const char *, const char *,
+		     const char *, struct err *);
+/* One, with its log excerpt. */
+json_object	*deploy_get(const struct core *, const char *, const char *,
+		     struct err *);
+/* An admin deploys the deploy branch's head, read from Gitea now. */
+json_object	*deploy_request(const struct core *, const struct actor *,
+		     const char *, struct err *);
+/* {"url", "commit"}: deployed by hand; the project is live. */
+json_object	*deploy_mark(const struct core *, const struct actor *,
+		     const char *, json_object *, struct err *);
+/* Runs the oldest queued deployment of a project with none running:
+ * *ran says whether there was one.  Holds no connection meanwhile. */
+int		 deploy_run_next(const struct core *, bool *, struct err *);
+/* Deployments left in progress by a daemon that stopped: errors. */
+int		 deploy_reap(const struct core *, struct err *);
+/* Stops the command a runner is waiting for (shutdown). */
+void		 deploy_interrupt(void);
+/* The reconciliation, on its connection: the deploy branch's head of a
+ * sponsored or live project, read from Gitea, queued when it moved
+ * without a delivery. */
+int		 deploy_reconcile(const struct core *, PGconn *, struct err *);
 
 /* sponsor.c: sponsors and sponsor tokens */
 /* admin: email and notes shown. */
@@ -909,5 +957,6 @@ bool		 utf8_valid(const char *, size_t);
 void		 utf8_sanitize(char *);
 size_t		 strlcpy_ss(char *, const char *, size_t);
 long		 now_ms(void);
+void		 remove_tree(const char *);
 
 #endif /* SYNSTACK_H */

@@ -1,5 +1,7 @@
 /* util.c: small helpers every file needs. */
 #include <ctype.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -107,4 +109,21 @@ utf8_sanitize(char *s)
 		}
 		i += n;
 	}
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* A directory and everything under it, symbolic links not followed. */
+void
+remove_tree(const char *dir)
+{
+	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -358,19 +358,31 @@ apply_push(struct apply_ctx *x, json_object *body, struct err *e)
 {
 	const char	*params[3], *ref = json_path_str(body, "ref"),
 			*after = json_path_str(body, "after");
+	char		 actor[64];
+	bool		 queued;
+	size_t		 n;
 	int		 rc;
 
 	/* PR heads move with their pull_request_sync events; a push of a
 	 * branch naming a claimed issue's number keeps the claim from
-	 * expiring. */
+	 * expiring; a push of a deploy branch queues its deployment (the
+	 * runner confirms with Gitea that the commit is the branch's head
+	 * before it deploys anything). */
 	if ((rc = project_of(x, body, e)) != 0)
 		return rc;
-	if (ref == NULL || strncmp(ref, "refs/heads/", 11) != 0 ||
-	    after == NULL || strspn(after, "0") == strlen(after))
+	n = after != NULL ? strlen(after) : 0;
+	if (ref == NULL || strncmp(ref, "refs/heads/", 11) != 0 || n < 40 ||
+	    n > 64 || strspn(after, "0123456789abcdef") != n ||
+	    strspn(after, "0") == n)
 		return 0;
 	params[0] = x->project;
 	params[1] = json_path_str(body, "pusher.login");
 	params[2] = ref + 11;
+	snprintf(actor, sizeof(actor), "gitea:%.50s", params[1] != NULL ?
+	    params[1] : "?");
+	if (deploy_enqueue(x->c, x->conf, x->project, ref + 11, after, "push",
+	    actor, &queued, e) == -1)
+		return -1;
 	if (params[1] == NULL)
 		return 0;
 	return db_run(x->c, e, "UPDATE issues i SET branch_pushed_at = now()"

@@ -365,6 +365,41 @@ work_abandon(const struct core *core, const struct agent *a, struct err *e)
 	return json_ok(msg, data, next_list("feed", NULL, NULL));
 }
 
+/* A project's details in words, its deployment last. */
+static void
+details_project_text(char *msg, size_t size, const char *name, PGresult *res,
+    json_object *data)
+{
+	json_object	*d = json_object_object_get(data, "deployment"), *last;
+	const char	*status, *url;
+	size_t		 off;
+
+	off = (size_t)snprintf(msg, size, "%s: %s\n%s open issues; clone %s",
+	    name, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 5),
+	    PQgetvalue(res, 0, 2));
+	if (off >= size)
+		return;
+	status = json_path_str(d, "status");
+	url = json_path_str(d, "url");
+	last = json_object_object_get(d, "last");
+	if (status == NULL || strcmp(status, "none") == 0 ||
+	    strcmp(status, "ready") == 0)
+		off += (size_t)snprintf(msg + off, size - off, "\nDeployment:"
+		    " %s; merges are not deployed.", status != NULL ? status :
+		    "none");
+	else
+		off += (size_t)snprintf(msg + off, size - off, "\nDeployment:"
+		    " %s%s%s; pushes to %s are deployed%s.", status,
+		    url != NULL ? " at " : "", url != NULL ? url : "",
+		    json_path_str(d, "branch"), strcmp(status, "suspended") == 0
+		    ? " once it is sponsored again" : "");
+	if (off < size && last != NULL && !json_object_is_type(last,
+	    json_type_null))
+		snprintf(msg + off, size - off, " Last deployment: %.12s, %s.",
+		    json_path_str(last, "commit"), json_path_str(last,
+		    "status"));
+}
+
 json_object *
 work_details(const struct core *core, const struct agent *a, const char *text,
     struct err *e)
@@ -386,10 +421,21 @@ work_details(const struct core *core, const struct agent *a, const char *text,
 	params[0] = r.kind == REF_PROJECT ? r.project_id : r.id;
 	switch (r.kind) {
 	case REF_PROJECT:
+		/* The deployment too: an agent knows whether its merge
+		 * goes live. */
 		res = db_query(c, e, "SELECT description, default_branch,"
 		    " clone_url, html_url, archived, (SELECT count(*) FROM issues"
 		    " i WHERE i.project_id = p.id AND i.state = 'open') AS"
-		    " open_issues FROM projects p WHERE id = $1", 1, params);
+		    " open_issues, jsonb_build_object('status',"
+		    " p.deployment_status, 'url', p.deployment_url, 'branch',"
+		    " COALESCE(p.deployment_branch, p.default_branch),"
+		    " 'deployed_at', ss_iso(p.deployed_at), 'last', (SELECT"
+		    " jsonb_build_object('commit', d.commit_sha, 'status',"
+		    " d.status, 'created_at', ss_iso(d.created_at),"
+		    " 'finished_at', ss_iso(d.finished_at)) FROM deployments d"
+		    " WHERE d.project_id = p.id ORDER BY d.created_at DESC"
+		    " LIMIT 1)) AS deployment FROM projects p WHERE id = $1", 1,
+		    params);
 		break;
 	case REF_ISSUE:
 		res = db_query(c, e, "SELECT i.title, i.body, i.state, i.labels,"
@@ -408,9 +454,7 @@ work_details(const struct core *core, const struct agent *a, const char *text,
 	data = json_from_row(res, 0);
 	json_object_object_add(data, "ref", json_object_new_string(name));
 	if (r.kind == REF_PROJECT)
-		snprintf(msg, sizeof(msg), "%s: %s\n%s open issues; clone %s",
-		    name, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 5),
-		    PQgetvalue(res, 0, 2));
+		details_project_text(msg, sizeof(msg), name, res, data);
 	else
 		snprintf(msg, sizeof(msg), "%s (%s): %s\n\n%.6000s", name,
 		    PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 0),

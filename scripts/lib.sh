@@ -10,7 +10,7 @@ DEPS=(build-essential autoconf automake pkg-config
       libyaml-dev libsodium-dev check
       postgresql-15 postgresql-client-15
       python3 python3-pytest python3-requests python3-yaml python3-jsonschema
-      git curl tmux
+      git curl tmux chromium fonts-dejavu-core
       clang libclang-rt-14-dev)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }

@@ -264,9 +264,12 @@ def test_uuid_shaped_name_is_refused_or_addressable(d):
 
 def test_transitions_need_admin(d):
     a, key = d.new_agent()
-    for hdrs in ({}, d.agent_headers(key), {"Authorization": "Bearer wrong"}):
+    for hdrs in ({}, {"Authorization": "Bearer wrong"}):
         assert_error(d.post(f"/api/v1/admin/agents/{a['id']}/approve", headers=hdrs),
                      401, "unauthorized")
+    # A known agent, even a pending one, is told the route is not its own.
+    assert_error(d.post(f"/api/v1/admin/agents/{a['id']}/approve",
+                        headers=d.agent_headers(key)), 403, "forbidden")
     assert d.psql(f"SELECT status FROM agents WHERE id = '{a['id']}'") == [["pending"]]
 
 
@@ -309,8 +312,8 @@ def test_list_bad_status_filter(d):
 def test_list_needs_admin(d):
     _, key = d.new_agent(status="active")
     assert_error(d.get("/api/v1/admin/agents"), 401, "unauthorized")
-    assert_error(d.get("/api/v1/admin/agents", headers=d.agent_headers(key)), 401,
-                 "unauthorized")
+    assert_error(d.get("/api/v1/admin/agents", headers=d.agent_headers(key)), 403,
+                 "forbidden")
 
 
 # ---------------------------------------------------------------- audit

@@ -707,3 +707,18 @@ def test_no_value_leaks_anywhere_but_reveal(daemon, emu):
     assert "deployment_secrets" in dump, dump[:500]
     assert_no_value(dump, everything, "pg_dump of the database")
     assert_no_value(d.log(), everything, "the daemon's log")
+
+
+def test_a_project_holds_at_most_500_secrets(daemon, emu):
+    """Bounded like every input: the 501st name is refused with a clear
+    error; changing one of the 500 still works."""
+    d = start(daemon, emu)
+    pid = project_id(d, P3)
+    d.psql("INSERT INTO deployment_secrets (project_id, key_name, is_byok, set_by)"
+           f" SELECT '{pid}', 'K' || g, true, 'test' FROM generate_series(1, 500) g")
+    err = assert_error(put_secret(d, P3, "ONE_MORE", "v-1"), 400, "invalid_field")
+    assert "500" in err["message"], err
+    assert d.psql(f"SELECT count(*) FROM deployment_secrets WHERE project_id = '{pid}'"
+                  " AND key_name = 'ONE_MORE'") == [["0"]]
+    set_secret(d, P3, "K7", "now-a-value")
+    assert by_name(list_secrets(d, P3))["K7"]["byok"] is False
