@@ -664,10 +664,13 @@ uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
 	if ((up = calloc(1, sizeof(*up))) == NULL)
 		return NULL;
 	up->start_ms = now_ms();
-	/* libmicrohttpd decodes the path and the query into C strings: a
-	 * %00 would end a name early and the request would act on another
-	 * (DELETE .../platforms/x%00y deleting x). */
-	up->nul = strstr(uri, "%00") != NULL;
+	/* libmicrohttpd decodes the path into a C string: a %00 would end
+	 * a name early and the request would act on another (DELETE
+	 * .../platforms/x%00y deleting x).  Query values are checked by
+	 * what reads them. */
+	q = strstr(uri, "%00");
+	up->nul = q != NULL && (strchr(uri, '?') == NULL || q < strchr(uri,
+	    '?'));
 	if ((q = strchr(uri, '?')) != NULL) {
 		for (args = 1; (q = strchr(q + 1, '&')) != NULL; args++)
 			;

@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -596,9 +597,8 @@ deploy_mark(const struct core *core, const struct actor *who,
 	    " updated_at = now() WHERE project_id = $1 AND status = 'success'"
 	    " AND id <> $2", 2, params) == -1 || db_run(c, e, "UPDATE projects"
 	    " SET deployment_status = 'live', deployment_resume = NULL,"
-	    " deployment_url = $3, deployed_at = now(), updated_at = now()"
-	    " WHERE id = $1", 3, (const char *[]){ r.project_id, id, url }) ==
-	    -1)
+	    " deployment_url = $2, deployed_at = now(), updated_at = now()"
+	    " WHERE id = $1", 2, (const char *[]){ r.project_id, url }) == -1)
 		goto fail;
 	detail = json_object_new_object();
 	json_object_object_add(detail, "project", json_object_new_string(name));
@@ -815,84 +815,84 @@ resolve_program(const char *prog)
 	return NULL;
 }
 
+/* Strings for an argv or an environment, freed (and wiped) together. */
+struct strvec {
+	char	**v;		/* NULL-terminated */
+	size_t	  n, cap;
+};
+
+static void
+strvec_add(struct strvec *sv, const char *fmt, ...)
+{
+	va_list	  ap;
+	char	**v;
+
+	if (sv->n + 2 > sv->cap) {
+		if ((v = realloc(sv->v, (sv->cap + 16) * sizeof(char *))) ==
+		    NULL)
+			return;
+		sv->v = v;
+		sv->cap += 16;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&sv->v[sv->n], fmt, ap) != -1)
+		sv->n++;
+	va_end(ap);
+	sv->v[sv->n] = NULL;
+}
+
+static void
+strvec_free(struct strvec *sv)
+{
+	size_t	i;
+
+	for (i = 0; i < sv->n; i++) {
+		sodium_memzero(sv->v[i], strlen(sv->v[i]));
+		free(sv->v[i]);
+	}
+	free(sv->v);
+	memset(sv, 0, sizeof(*sv));
+}
+
 /*
- * Runs the platform's argv in a directory of its own, in a session of its
- * own (so a timeout stops all it started), with the project's secrets as
- * environment variables, under deploy.timeout.
+ * Runs argv in dir, in a session of its own (so a timeout stops all it
+ * started), stdin from /dev/null, stdout and stderr captured, until
+ * deadline: SIGTERM then, SIGKILL DEPLOY_KILL_GRACE_MS later.  0 with
+ * *status (and *timed_out) once it ran; -1 with a reason when it could
+ * not start.
  */
-static const char *
-run_command(const struct conf *conf, const struct deploy_job *job,
-    json_object *argv_j, const struct job_secrets *js, struct capture *cap,
+static int
+spawn(char *const argv[], char *const envp[], const char *dir,
+    long deadline, struct capture *cap, int *status, bool *timed_out,
     char *reason, size_t rsize)
 {
-	char		**argv = NULL, **envp = NULL, *prog = NULL, dir[64],
-			  buf[4096];
-	const char	 *result = "error";
-	struct pollfd	  pfd;
-	size_t		  i, n, ne = 0;
-	long		  deadline, left, killed_at = 0;
-	ssize_t		  got;
-	pid_t		  pid;
-	int		  fds[2] = { -1, -1 }, status = 0, devnull;
-	bool		  timed_out = false;
+	struct pollfd	 pfd;
+	char		*prog, buf[4096];
+	long		 left, killed_at = 0;
+	ssize_t		 got;
+	pid_t		 pid;
+	int		 fds[2], devnull;
 
-	n = json_object_array_length(argv_j);
-	strlcpy_ss(dir, "/tmp/synstack-deploy-XXXXXX", sizeof(dir));
-	if (n == 0 || (argv = calloc(n + 1, sizeof(char *))) == NULL ||
-	    (envp = calloc(js->n + 9, sizeof(char *))) == NULL) {
-		snprintf(reason, rsize, "no command to run");
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		argv[i] = (char *)(uintptr_t)json_object_get_string(
-		    json_object_array_get_idx(argv_j, i));
+	*timed_out = false;
 	if ((prog = resolve_program(argv[0])) == NULL) {
 		snprintf(reason, rsize, "%.200s is not a program on"
 		    " /usr/local/bin:/usr/bin:/bin", argv[0]);
-		goto out;
+		return -1;
 	}
-	if (mkdtemp(dir) == NULL) {
-		snprintf(reason, rsize, "no working directory: %s",
-		    strerror(errno));
-		goto out;
-	}
-	/* Ours first: a secret cannot pose as SYNSTACK_COMMIT. */
-#define ENV(fmt, ...) do {						\
-	snprintf(buf, sizeof(buf), fmt, __VA_ARGS__);			\
-	envp[ne++] = strdup(buf);					\
-} while (0)
-	ENV("SYNSTACK_PROJECT=%s/%s", job->owner, job->name);
-	ENV("SYNSTACK_COMMIT=%s", job->sha);
-	ENV("SYNSTACK_BRANCH=%s", job->branch);
-	ENV("SYNSTACK_CLONE_URL=%s", job->clone_url);
-	ENV("SYNSTACK_DEPLOYMENT=%s", job->id);
-	for (i = 0; i < js->n; i++) {
-		size_t	len = strlen(js->names[i]) + strlen(js->values[i]) + 2;
-
-		if ((envp[ne] = malloc(len)) != NULL) {
-			snprintf(envp[ne], len, "%s=%s", js->names[i],
-			    js->values[i]);
-			ne++;
-		}
-	}
-	ENV("PATH=%s", "/usr/local/bin:/usr/bin:/bin");
-	ENV("HOME=%s", dir);
-	ENV("LANG=%s", "C.UTF-8");
-#undef ENV
 	if (pipe2(fds, O_CLOEXEC) == -1) {
 		snprintf(reason, rsize, "no pipe: %s", strerror(errno));
-		goto out;
+		free(prog);
+		return -1;
 	}
 	pthread_mutex_lock(&child_mtx);
-	if (child_stop) {
+	if (child_stop || (pid = fork()) == -1) {
 		pthread_mutex_unlock(&child_mtx);
-		snprintf(reason, rsize, "interrupted: synstackd is stopping");
-		goto out;
-	}
-	if ((pid = fork()) == -1) {
-		pthread_mutex_unlock(&child_mtx);
-		snprintf(reason, rsize, "cannot fork: %s", strerror(errno));
-		goto out;
+		snprintf(reason, rsize, child_stop ? "interrupted: synstackd is"
+		    " stopping" : "cannot fork: %s", strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		free(prog);
+		return -1;
 	}
 	if (pid == 0) {
 		/* The child: async-signal-safe calls only, then execve. */
@@ -905,15 +905,13 @@ run_command(const struct conf *conf, const struct deploy_job *job,
 		if (chdir(dir) == -1)
 			_exit(126);
 		execve(prog, argv, envp);
-		(void)!write(2, "synstackd: cannot run the platform's"
-		    " command\n", 45);
+		(void)!write(2, "synstackd: cannot run it\n", 25);
 		_exit(127);
 	}
 	child_pid = pid;
 	pthread_mutex_unlock(&child_mtx);
+	free(prog);
 	close(fds[1]);
-	fds[1] = -1;
-	deadline = now_ms() + conf->deploy_timeout;
 	pfd.fd = fds[0];
 	pfd.events = POLLIN;
 	for (;;) {
@@ -921,7 +919,7 @@ run_command(const struct conf *conf, const struct deploy_job *job,
 		    deadline) - now_ms();
 		if (left <= 0) {
 			if (killed_at == 0) {
-				timed_out = true;
+				*timed_out = true;
 				kill(-pid, SIGTERM);
 				killed_at = now_ms();
 				continue;
@@ -938,43 +936,146 @@ run_command(const struct conf *conf, const struct deploy_job *job,
 			capture_add(cap, buf, (size_t)got);
 		}
 	}
-	waitpid(pid, &status, 0);
+	close(fds[0]);
+	waitpid(pid, status, 0);
 	pthread_mutex_lock(&child_mtx);
 	child_pid = 0;
 	pthread_mutex_unlock(&child_mtx);
+	return 0;
+}
+
+/* What a finished spawn says: success, failure or error, and why. */
+static const char *
+spawn_result(const char *what, int status, bool timed_out, long timeout_ms,
+    char *reason, size_t rsize)
+{
 	if (timed_out) {
 		snprintf(reason, rsize, "timed out after %ld s",
-		    conf->deploy_timeout / 1000);
-		result = "error";
-	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		snprintf(reason, rsize, "%s exited with status 0", argv[0]);
-		result = "success";
-	} else if (WIFEXITED(status)) {
-		snprintf(reason, rsize, "%s exited with status %d", argv[0],
+		    timeout_ms / 1000);
+		return "error";
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		snprintf(reason, rsize, "%.200s exited with status 0", what);
+		return "success";
+	}
+	if (WIFEXITED(status)) {
+		snprintf(reason, rsize, "%.200s exited with status %d", what,
 		    WEXITSTATUS(status));
-		result = WEXITSTATUS(status) == 127 ? "error" : "failure";
-	} else {
-		snprintf(reason, rsize, "%s was killed by signal %d%s",
-		    argv[0], WTERMSIG(status), child_stop ? " (synstackd is"
-		    " stopping)" : "");
+		return WEXITSTATUS(status) >= 126 ? "error" : "failure";
+	}
+	snprintf(reason, rsize, "%.200s was killed by signal %d%s", what,
+	    WTERMSIG(status), child_stop ? " (synstackd is stopping)" : "");
+	return "error";
+}
+
+/*
+ * A checkout of the commit in dir/src (git, with the daemon's Gitea token
+ * in git's environment only: neither on a command line nor in the deploy
+ * command's environment), then the platform's argv run in it with the
+ * project's secrets as environment variables.
+ */
+static const char *
+run_command(const struct conf *conf, const struct deploy_job *job,
+    json_object *argv_j, const struct job_secrets *js, struct capture *cap,
+    char *reason, size_t rsize)
+{
+	struct strvec	 argv = { 0 }, env = { 0 };
+	const char	*result = "error", *token[1];
+	char		 dir[64], src[96];
+	long		 deadline = now_ms() + conf->deploy_timeout;
+	size_t		 i, n;
+	int		 status;
+	bool		 timed_out;
+
+	n = json_object_array_length(argv_j);
+	strlcpy_ss(dir, "/tmp/synstack-deploy-XXXXXX", sizeof(dir));
+	if (n == 0 || n > 32) {
+		snprintf(reason, rsize, "no command to run");
+		return "error";
+	}
+	if (mkdtemp(dir) == NULL) {
+		snprintf(reason, rsize, "no working directory: %s",
+		    strerror(errno));
+		return "error";
+	}
+	snprintf(src, sizeof(src), "%s/src", dir);
+
+	strvec_add(&env, "PATH=/usr/local/bin:/usr/bin:/bin");
+	strvec_add(&env, "HOME=%s", dir);
+	strvec_add(&env, "LANG=C.UTF-8");
+	strvec_add(&env, "GIT_TERMINAL_PROMPT=0");
+	strvec_add(&env, "GIT_CONFIG_NOSYSTEM=1");
+	if (conf->gitea_admin_token[0] != '\0') {
+		strvec_add(&env, "GIT_CONFIG_COUNT=1");
+		strvec_add(&env, "GIT_CONFIG_KEY_0=http.extraHeader");
+		strvec_add(&env, "GIT_CONFIG_VALUE_0=Authorization: token %s",
+		    conf->gitea_admin_token);
+	}
+	strvec_add(&argv, "git");
+	strvec_add(&argv, "clone");
+	strvec_add(&argv, "--quiet");
+	strvec_add(&argv, "--single-branch");
+	strvec_add(&argv, "--branch");
+	strvec_add(&argv, "%s", job->branch);
+	strvec_add(&argv, "%s", job->clone_url);
+	strvec_add(&argv, "src");
+	if (spawn(argv.v, env.v, dir, deadline, cap, &status, &timed_out,
+	    reason, rsize) == -1)
+		goto out;
+	result = spawn_result("git clone", status, timed_out,
+	    conf->deploy_timeout, reason, rsize);
+	strvec_free(&argv);
+	if (strcmp(result, "success") == 0) {
+		strvec_add(&argv, "git");
+		strvec_add(&argv, "checkout");
+		strvec_add(&argv, "--quiet");
+		strvec_add(&argv, "--detach");
+		strvec_add(&argv, "%s", job->sha);
+		if (spawn(argv.v, env.v, src, deadline, cap, &status,
+		    &timed_out, reason, rsize) == -1) {
+			result = "error";
+			goto out;
+		}
+		result = spawn_result("git checkout", status, timed_out,
+		    conf->deploy_timeout, reason, rsize);
+		strvec_free(&argv);
+	}
+	token[0] = conf->gitea_admin_token;
+	mask_secrets(cap->buf, token, 1);
+	if (strcmp(result, "success") != 0) {
+		/* The checkout's failure is the deploy's error. */
+		if (strncmp(reason, "git ", 4) == 0 && strcmp(result,
+		    "failure") == 0)
+			result = "error";
+		goto out;
+	}
+
+	/* Ours first: a secret cannot pose as SYNSTACK_COMMIT. */
+	strvec_free(&env);
+	strvec_add(&env, "SYNSTACK_PROJECT=%s/%s", job->owner, job->name);
+	strvec_add(&env, "SYNSTACK_COMMIT=%s", job->sha);
+	strvec_add(&env, "SYNSTACK_BRANCH=%s", job->branch);
+	strvec_add(&env, "SYNSTACK_CLONE_URL=%s", job->clone_url);
+	strvec_add(&env, "SYNSTACK_DEPLOYMENT=%s", job->id);
+	for (i = 0; i < js->n; i++)
+		strvec_add(&env, "%s=%s", js->names[i], js->values[i]);
+	strvec_add(&env, "PATH=/usr/local/bin:/usr/bin:/bin");
+	strvec_add(&env, "HOME=%s", dir);
+	strvec_add(&env, "LANG=C.UTF-8");
+	for (i = 0; i < n; i++)
+		strvec_add(&argv, "%s", json_object_get_string(
+		    json_object_array_get_idx(argv_j, i)));
+	if (spawn(argv.v, env.v, src, deadline, cap, &status, &timed_out,
+	    reason, rsize) == -1) {
 		result = "error";
+		goto out;
 	}
+	result = spawn_result(argv.v[0], status, timed_out,
+	    conf->deploy_timeout, reason, rsize);
 out:
-	if (fds[0] != -1)
-		close(fds[0]);
-	if (fds[1] != -1)
-		close(fds[1]);
-	for (i = 0; envp != NULL && i < ne; i++) {
-		sodium_memzero(envp[i], strlen(envp[i]));
-		free(envp[i]);
-	}
-	free(envp);
-	free(argv);
-	free(prog);
-	if (strcmp(dir, "/tmp/synstack-deploy-XXXXXX") != 0) {
-		snprintf(buf, sizeof(buf), "%s", dir);
-		remove_tree(buf);
-	}
+	strvec_free(&argv);
+	strvec_free(&env);
+	remove_tree(dir);
 	return result;
 }
 

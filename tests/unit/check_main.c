@@ -26,6 +26,7 @@ main(void)
 	srunner_add_suite(sr, json_suite());
 	srunner_add_suite(sr, vault_suite());
 	srunner_add_suite(sr, platform_suite());
+	srunner_add_suite(sr, mask_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -8,6 +8,7 @@ Suite	*conf_suite(void);
 Suite	*crypto_suite(void);
 Suite	*error_suite(void);
 Suite	*json_suite(void);
+Suite	*mask_suite(void);
 Suite	*platform_suite(void);
 Suite	*vault_suite(void);
 
