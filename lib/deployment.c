@@ -821,6 +821,8 @@ struct strvec {
 	size_t	  n, cap;
 };
 
+static void	strvec_add(struct strvec *, const char *, ...) SS_PRINTF(2, 3);
+
 static void
 strvec_add(struct strvec *sv, const char *fmt, ...)
 {
