@@ -1060,7 +1060,8 @@ run_command(const struct conf *conf, const struct deploy_job *job,
 	strvec_add(&env, "SYNSTACK_CLONE_URL=%s", job->clone_url);
 	strvec_add(&env, "SYNSTACK_DEPLOYMENT=%s", job->id);
 	for (i = 0; i < js->n; i++)
-		strvec_add(&env, "%s=%s", js->names[i], js->values[i]);
+		if (!secret_name_reserved(js->names[i]))
+			strvec_add(&env, "%s=%s", js->names[i], js->values[i]);
 	strvec_add(&env, "PATH=/usr/local/bin:/usr/bin:/bin");
 	strvec_add(&env, "HOME=%s", dir);
 	strvec_add(&env, "LANG=C.UTF-8");

@@ -31,6 +31,36 @@ secret_ad(char *ad, size_t size, const char *project_id, const char *name)
 	snprintf(ad, size, "project:%s:secret:%s", project_id, name);
 }
 
+/*
+ * Names a deploy command's environment cannot take from a secret: they
+ * would change how the command or the programs it starts run (a loader
+ * preload, a search path, a shell's start-up file), not what it deploys.
+ */
+static const char *const reserved_prefixes[] = {
+	"LD_", "SYNSTACK_", "GIT_", "LC_", NULL
+};
+static const char *const reserved_names[] = {
+	"PATH", "HOME", "LANG", "IFS", "ENV", "BASH_ENV", "SHELLOPTS",
+	"BASHOPTS", "PS4", "NODE_OPTIONS", "NODE_PATH", "PYTHONPATH",
+	"PYTHONSTARTUP", "PYTHONHOME", "PERL5LIB", "PERL5OPT", "RUBYOPT",
+	"RUBYLIB", "TMPDIR", NULL
+};
+
+bool
+secret_name_reserved(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; reserved_prefixes[i] != NULL; i++)
+		if (strncmp(name, reserved_prefixes[i],
+		    strlen(reserved_prefixes[i])) == 0)
+			return true;
+	for (i = 0; reserved_names[i] != NULL; i++)
+		if (strcmp(name, reserved_names[i]) == 0)
+			return true;
+	return false;
+}
+
 static int
 name_check(const char *name, struct err *e)
 {
@@ -146,6 +176,14 @@ secret_put(const struct core *core, const struct actor *who, const char *text,
 	    json_get_str(body, "value", false, VAULT_MAX_PLAIN, &value, e) ==
 	    -1 || json_get_bool(body, "byok", &byok, e) == -1)
 		return NULL;
+	if (secret_name_reserved(name)) {
+		err_set(e, ERR_INVALID_FIELD, "%s is reserved: as an environment"
+		    " variable it would change how the deploy command runs",
+		    name);
+		err_hint(e, "choose another name (LD_*, GIT_*, SYNSTACK_*, LC_*,"
+		    " PATH, HOME and the like are reserved)");
+		return NULL;
+	}
 	if ((value != NULL) == (byok == 1) || byok == 0) {
 		err_set(e, ERR_INVALID_FIELD, "give either a value or"
 		    " \"byok\": true");

@@ -933,6 +933,9 @@ int		 sponsor_authenticate(struct db_pool *, const char *,
 		     const char *, const char *, struct actor *, struct err *);
 
 /* secret.c: deployment secrets, sealed; reveal; master key rotation */
+/* A name the deploy command's environment cannot take from a secret
+ * (LD_*, GIT_*, PATH, ...). */
+bool		 secret_name_reserved(const char *);
 json_object	*secret_list(const struct core *, const char *, struct err *);
 /* name NULL: the body holds it. */
 json_object	*secret_put(const struct core *, const struct actor *,

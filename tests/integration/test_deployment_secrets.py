@@ -722,3 +722,18 @@ def test_a_project_holds_at_most_500_secrets(daemon, emu):
                   " AND key_name = 'ONE_MORE'") == [["0"]]
     set_secret(d, P3, "K7", "now-a-value")
     assert by_name(list_secrets(d, P3))["K7"]["byok"] is False
+
+
+def test_names_that_would_change_how_the_deploy_runs_are_refused(daemon, emu):
+    """A secret becomes an environment variable of the deploy command: a
+    loader preload or a search path would change what runs, not what is
+    deployed."""
+    d = start(daemon, emu)
+    for name in ("LD_PRELOAD", "PATH", "GIT_SSH_COMMAND", "SYNSTACK_COMMIT", "NODE_OPTIONS",
+                 "BASH_ENV", "LC_ALL"):
+        err = assert_error(put_secret(d, P1, name, "x-value"), 400, "invalid_field")
+        assert "reserved" in err["message"], err
+        err = assert_error(put_secret(d, P1, name, byok=True), 400, "invalid_field")
+    names = {s["name"] for s in list_secrets(d, P1)["secrets"]}
+    assert not names & {"LD_PRELOAD", "PATH", "GIT_SSH_COMMAND"}, names
+    set_secret(d, P1, "PATH_TO_BUCKET", "s3://bucket")    # only the exact names
