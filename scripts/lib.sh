@@ -7,7 +7,7 @@ PGBIN=/usr/lib/postgresql/15/bin
 # Debian 12 packages: build, run, and test.
 DEPS=(build-essential autoconf automake pkg-config
       libmicrohttpd-dev libpq-dev libjson-c-dev libcurl4-openssl-dev
-      libyaml-dev libsodium-dev check
+      libyaml-dev libsodium-dev check libncurses-dev
       postgresql-15 postgresql-client-15
       python3 python3-pytest python3-requests python3-yaml python3-jsonschema
       git curl tmux chromium fonts-dejavu-core
