@@ -361,6 +361,8 @@ draw_tabs(struct ui *ui)
 	}
 }
 
+#define PROMPT_INPUT_MIN	32	/* columns left to type in */
+
 static void
 draw_status(struct ui *ui)
 {
@@ -369,10 +371,29 @@ draw_status(struct ui *ui)
 	move(y, 0);
 	prompt_x = -1;
 	if (ui->prompt != NULL) {
-		attron(A_BOLD);
-		addch(' ');
-		put_cut(ui->prompt, COLS - 2);
-		attroff(A_BOLD);
+		/* A long question goes on the line above, so what is typed
+		 * (a project name to confirm a reveal) shows whole. */
+		if (text_width(ui->prompt) + PROMPT_INPUT_MIN > COLS - 3 &&
+		    y > 2) {
+			move(y - 1, 0);
+			clrtoeol();
+			attron(A_BOLD);
+			addch(' ');
+			put_cut(ui->prompt, COLS - 2);
+			attroff(A_BOLD);
+			move(y, 0);
+			clrtoeol();
+			addch(' ');
+		} else {
+			attron(A_BOLD);
+			addch(' ');
+			put_cut(ui->prompt, COLS - 2);
+			attroff(A_BOLD);
+			/* "Reason:" and its answer, apart; ":" and "/"
+			 * alone stay next to what is typed. */
+			if (strlen(ui->prompt) > 1)
+				addch(' ');
+		}
 		w = COLS - getcurx(stdscr) - 2;
 		if (ui->prompt_text != NULL && w > 1) {
 			const char	*t = ui->prompt_text;
