@@ -92,9 +92,10 @@ health_gitea_up(void)
 void
 api_healthz(struct request *rq, struct response *rs)
 {
-	json_object	*root, *db, *gitea;
+	json_object	*root, *db, *gitea, *hooks;
 	struct err	 e;
-	char		 error[256];
+	enum webhook_watch_state watch;
+	char		 error[256], since[32], url[2048], hint[2560];
 	long		 usec;
 	bool		 db_ok, gitea_ok;
 
@@ -127,15 +128,40 @@ api_healthz(struct request *rq, struct response *rs)
 		    json_object_new_string(error));
 	pthread_mutex_unlock(&health.mtx);
 
-	/* Gitea down degrades the sidecar; without its database it is out. */
+	/* Webhooks that look blocked (lib/webhook.c says when). */
+	hooks = json_object_new_object();
+	watch = db_ok ? webhook_watch_get(rq->pool, rq->conf, since,
+	    sizeof(since)) : WATCH_UNKNOWN;
+	json_object_object_add(hooks, "status", json_object_new_string(
+	    watch == WATCH_SILENT ? "silent" : watch == WATCH_OK ? "ok" :
+	    "unknown"));
+	if (watch == WATCH_SILENT) {
+		webhook_hook_url(rq->conf, url, sizeof(url));
+		snprintf(hint, sizeof(hint), "the reconciliation keeps finding"
+		    " changes no webhook delivered: check that Gitea's"
+		    " [webhook] ALLOWED_HOST_LIST allows this daemon's address"
+		    " (loopback,private for a local one) and that the system"
+		    " hook points at %s", url);
+		json_object_object_add(hooks, "since",
+		    json_object_new_string(since));
+		json_object_object_add(hooks, "hook_url",
+		    json_object_new_string(url));
+		json_object_object_add(hooks, "hint",
+		    json_object_new_string(hint));
+	}
+
+	/* Gitea down or webhooks silent degrade the sidecar (the mirror
+	 * lags); without its database it is out. */
 	root = json_object_new_object();
 	json_object_object_add(root, "ok", json_object_new_boolean(db_ok));
 	json_object_object_add(root, "status", json_object_new_string(
-	    !db_ok ? "unavailable" : gitea_ok ? "ok" : "degraded"));
+	    !db_ok ? "unavailable" : gitea_ok && watch != WATCH_SILENT ? "ok" :
+	    "degraded"));
 	json_object_object_add(root, "version",
 	    json_object_new_string(PACKAGE_VERSION));
 	json_object_object_add(root, "database", db);
 	json_object_object_add(root, "gitea", gitea);
+	json_object_object_add(root, "webhooks", hooks);
 	reply_json(rs, db_ok ? 200 : 503, root);
 }
 

@@ -5,10 +5,16 @@
  * bad); SIGTERM and SIGINT stop accepting, drain in-flight requests and
  * exit.  Signals are taken synchronously by the main thread (sigwait), so
  * no handler runs inside a worker.
+ *
+ * Under systemd (Type=notify, NOTIFY_SOCKET set) the daemon says READY=1
+ * once migrations, the platform seed and the listeners are done,
+ * RELOADING=1 and READY=1 around a SIGHUP reload, and STOPPING=1 before
+ * draining.  Without NOTIFY_SOCKET sd_notify() does nothing.
  */
 #include <sys/resource.h>
 
 #include <signal.h>
+#include <time.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +22,7 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <systemd/sd-daemon.h>
 
 #include "daemon.h"
 
@@ -180,22 +187,40 @@ out:
 	return rc;
 }
 
+/* Tell systemd, when it is listening; errors are not the daemon's. */
+static void
+notify(const char *state)
+{
+	(void)sd_notify(0, state);
+}
+
 static void
 reload(const char *path)
 {
 	struct conf	*next;
 	struct err	 e;
+	struct timespec	 ts;
+	char		 msg[128];
 
+	/* MONOTONIC_USEC for Type=notify-reload (systemd 253 and later). */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu\n"
+	    "STATUS=reloading %s", (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000ULL, path);
+	notify(msg);
 	err_clear(&e);
 	if ((next = conf_load(path, &e)) == NULL) {
 		log_error("reload failed, keeping the running configuration: %s",
 		    e.message);
+		notify("READY=1\nSTATUS=reload failed, running the previous "
+		    "configuration");
 		return;
 	}
 	conf_keep_unreloadable(next, server_conf());
 	log_set_level(next->log_level);
 	server_set_conf(next);
 	log_info("configuration reloaded from %s", path);
+	notify("READY=1\nSTATUS=serving");
 }
 
 static int
@@ -321,6 +346,7 @@ main(int argc, char *argv[])
 		return 1;
 	jobs_start();
 	log_info("synstackd %s ready", PACKAGE_VERSION);
+	notify("READY=1\nSTATUS=serving");
 
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
@@ -330,6 +356,7 @@ main(int argc, char *argv[])
 			continue;
 		}
 		log_info("received %s, draining", strsignal(sig));
+		notify("STOPPING=1\nSTATUS=draining");
 		break;
 	}
 	server_drain(server_conf()->http_drain_timeout);

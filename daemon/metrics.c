@@ -90,7 +90,9 @@ sync_metrics(struct mbuf *m, struct db_pool *pool)
 	    "  WHERE outcome = 'ok' ORDER BY finished_at DESC LIMIT 1),"
 	    " (SELECT count(*) FROM gitea_outbox WHERE done_at IS NULL),"
 	    " (SELECT count(*) FROM webhook_deliveries WHERE processed_at"
-	    "  IS NULL)"
+	    "  IS NULL),"
+	    " (SELECT count(*) FROM webhook_watch WHERE silent_since IS NOT"
+	    "  NULL)"
 	    " FROM sync_runs WHERE outcome = 'ok'", 0, NULL);
 	if (res == NULL)
 		return;
@@ -105,10 +107,16 @@ sync_metrics(struct mbuf *m, struct db_pool *pool)
 	    "# TYPE synstack_outbox_depth gauge\nsynstack_outbox_depth %s\n"
 	    "# HELP synstack_webhook_queue_depth Stored deliveries not yet"
 	    " applied.\n# TYPE synstack_webhook_queue_depth gauge\n"
-	    "synstack_webhook_queue_depth %s\n",
+	    "synstack_webhook_queue_depth %s\n"
+	    "# HELP synstack_webhooks_silent Whether webhooks look blocked:"
+	    " reconciliations in a row found changes no delivery brought.\n"
+	    "# TYPE synstack_webhooks_silent gauge\n"
+	    "synstack_webhooks_silent %s\n",
 	    PQgetisnull(res, 0, 0) ? "-1" : PQgetvalue(res, 0, 0),
 	    PQgetisnull(res, 0, 1) ? "0" : PQgetvalue(res, 0, 1),
-	    PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+	    PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3),
+	    server_conf()->gitea_webhook_secret == NULL ? "0" :
+	    PQgetvalue(res, 0, 4));
 	PQclear(res);
 }
 

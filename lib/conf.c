@@ -12,6 +12,8 @@
  * fed through the same second pass, so defaults and file values share one
  * parser.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1149,6 +1151,45 @@ hash_add(struct conf *c, const unsigned char raw[32])
 	return 0;
 }
 
+/*
+ * A *_file value "credential:NAME" names $CREDENTIALS_DIRECTORY/NAME, where
+ * systemd's LoadCredential= puts the file: the field is rewritten to that
+ * path, so the permission check and every message see the real file.
+ */
+static int
+resolve_credential(struct loader *ld, size_t off)
+{
+	const struct conf_key	*k = key_at(off);
+	char			**f = (char **)field(ld->c, k);
+	const char		*name, *dir;
+	char			*path;
+	struct stat		 st;
+
+	if (strncmp(*f, CONF_CREDENTIAL, sizeof(CONF_CREDENTIAL) - 1) != 0)
+		return 0;
+	name = *f + sizeof(CONF_CREDENTIAL) - 1;
+	if (*name == '\0' || strchr(name, '/') != NULL ||
+	    strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return fail_key(ld, k, "'%s': '%s' is not a credential name "
+		    "(one file name, no '/')", k->name, *f);
+	if ((dir = getenv("CREDENTIALS_DIRECTORY")) == NULL || *dir == '\0')
+		return fail_key(ld, k, "'%s': %s needs CREDENTIALS_DIRECTORY, "
+		    "which is not set: run synstackd from its systemd unit "
+		    "with LoadCredential=%s:/path/to/file, or give the file's "
+		    "path instead", k->name, *f, name);
+	if (asprintf(&path, "%s/%s", dir, name) == -1)
+		return oom(ld);
+	if (stat(path, &st) == -1) {
+		fail_key(ld, k, "'%s': %s: %s: %s (is LoadCredential=%s:... "
+		    "in the unit?)", k->name, *f, path, strerror(errno), name);
+		free(path);
+		return -1;
+	}
+	free(*f);
+	*f = path;
+	return 0;
+}
+
 /* Checks across keys, and what is derived from them: the secret files. */
 static int
 finish(struct loader *ld)
@@ -1163,6 +1204,15 @@ finish(struct loader *ld)
 	int			 rc = -1;
 
 	err_clear(&ce);
+	if (resolve_credential(ld, offsetof(struct conf,
+	    gitea_admin_token_file)) == -1 ||
+	    resolve_credential(ld, offsetof(struct conf,
+	    gitea_webhook_secret_file)) == -1 ||
+	    resolve_credential(ld, offsetof(struct conf,
+	    secrets_master_key_file)) == -1 ||
+	    resolve_credential(ld, offsetof(struct conf,
+	    admin_token_file)) == -1)
+		return -1;
 	kt = key_at(offsetof(struct conf, gitea_admin_token));
 	kf = key_at(offsetof(struct conf, gitea_admin_token_file));
 	if (c->gitea_admin_token[0] != '\0' &&

@@ -316,6 +316,7 @@ mirror_run(const struct core *core, struct mirror_report *rep, struct err *e)
 	const char		*lock[1] = { MIRROR_LOCK_KEY };
 	const char		*params[6];
 	char			 run[37], nproj[24], nitems[24], ncalls[24];
+	char			 started[64];
 	struct repo_walk	 w = { 0 };
 	struct gitea_stats	 before, after;
 	PGconn			*c;
@@ -342,9 +343,10 @@ mirror_run(const struct core *core, struct mirror_report *rep, struct err *e)
 	    NULL) == -1)
 		goto unlock;
 	if ((res = db_query(c, e, "INSERT INTO sync_runs DEFAULT VALUES"
-	    " RETURNING id", 0, NULL)) == NULL)
+	    " RETURNING id, started_at", 0, NULL)) == NULL)
 		goto unlock;
 	strlcpy_ss(run, PQgetvalue(res, 0, 0), sizeof(run));
+	strlcpy_ss(started, PQgetvalue(res, 0, 1), sizeof(started));
 	PQclear(res);
 	gitea_stats_get(&before);
 	w.c = c;
@@ -374,10 +376,12 @@ mirror_run(const struct core *core, struct mirror_report *rep, struct err *e)
 	    " outcome = $2, projects = $3, items = $4, gitea_calls = $5,"
 	    " error = $6 WHERE id = $1", 6, NULL, params, NULL, NULL, 0);
 	PQclear(res);
-	if (rc == 0)
+	if (rc == 0) {
 		log_info("mirror: %ld projects, %ld changed items, %ld Gitea"
 		    " calls", rep->projects, rep->items, rep->gitea_calls);
-	else
+		/* Changes no delivery brought: are webhooks blocked? */
+		webhook_watch_run(core->conf, c, started, rep->items);
+	} else
 		log_warn("mirror failed: %s%s%s", e->message,
 		    e->detail[0] != '\0' ? ": " : "", e->detail);
 unlock:

@@ -132,6 +132,8 @@ struct strlist {
 #define CONF_MAX_KEYS	64
 #define CONF_MAX_DEPTH	8		/* mapping/sequence nesting in the file */
 #define CONF_MAX_FILE	(1024 * 1024)	/* bytes */
+/* A *_file value "credential:NAME" reads $CREDENTIALS_DIRECTORY/NAME. */
+#define CONF_CREDENTIAL	"credential:"
 
 struct conf {
 	char		*path;
@@ -651,6 +653,25 @@ int		 webhook_apply_next(struct db_pool *, const struct conf *,
 		     struct err *);
 const char	*webhook_outcome_name(enum webhook_outcome);
 unsigned long	 webhook_outcome_count(enum webhook_outcome);
+
+/* Silent webhooks (the webhook_watch row): a successful reconciliation
+ * that changed items while no delivery was received since the run before
+ * is "blind"; two in a row and webhooks look blocked, until a delivery is
+ * received or a run finds nothing to change. */
+enum webhook_watch_state {
+	WATCH_UNKNOWN,		/* no secret (webhooks unused) or no run yet */
+	WATCH_OK,
+	WATCH_SILENT
+};
+
+/* The mirror's run, counted (mirror.c); started is its start time.
+ * A delivery received clears it (webhook_receive). */
+void		 webhook_watch_run(const struct conf *, PGconn *,
+		     const char *, long);
+enum webhook_watch_state webhook_watch_get(struct db_pool *,
+		     const struct conf *, char *, size_t);
+/* <http.public_url>/hooks/gitea */
+void		 webhook_hook_url(const struct conf *, char *, size_t);
 
 /* ref.c: what an agent names: a feed number, owner/repo, owner/repo#N */
 enum ref_kind { REF_PROJECT, REF_ISSUE, REF_PULL };

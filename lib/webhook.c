@@ -18,6 +18,11 @@
 
 #include "synstack.h"
 
+/* The CTE (clr: was it silent?) that clears silent webhooks, below. */
+#define WATCH_CLEAR	"clr AS (UPDATE webhook_watch w SET blind_runs = 0," \
+	" silent_since = NULL FROM (SELECT silent_since IS NOT NULL AS was" \
+	"  FROM webhook_watch) n WHERE w.blind_runs > 0 RETURNING n.was)"
+
 #define WEBHOOK_MAX_DEPTH	64
 #define WEBHOOK_TRIES		3
 
@@ -556,16 +561,24 @@ webhook_receive(struct db_pool *p, const struct conf *conf,
 	params[5] = ap != NULL ? repo : "0";
 	params[6] = ap != NULL ? "received" : "ignored";
 	*outcome = WEBHOOK_FAILED;
-	if ((res = db_exec(p, e, "INSERT INTO webhook_deliveries (delivery_id,"
-	    " event, event_type, content_key, body, repo_id, outcome,"
-	    " processed_at) VALUES ($1, $2, $3, $4, $5, $6::bigint, $7,"
-	    " CASE WHEN $7 = 'ignored' THEN now() END)"
-	    " ON CONFLICT DO NOTHING RETURNING id", 7, params)) == NULL) {
+	/* In the same statement, any delivery (a duplicate too: Gitea
+	 * reaches us) clears silent webhooks; it writes the watch row only
+	 * when there is something to clear. */
+	if ((res = db_exec(p, e, "WITH ins AS (INSERT INTO webhook_deliveries"
+	    " (delivery_id, event, event_type, content_key, body, repo_id,"
+	    " outcome, processed_at) VALUES ($1, $2, $3, $4, $5, $6::bigint,"
+	    " $7, CASE WHEN $7 = 'ignored' THEN now() END)"
+	    " ON CONFLICT DO NOTHING RETURNING id), " WATCH_CLEAR
+	    " SELECT (SELECT id FROM ins), (SELECT was FROM clr)", 7,
+	    params)) == NULL) {
 		log_error("webhook %s (%s) not stored: %s", w->delivery, type,
 		    e->message);
 		goto count;
 	}
-	if (PQntuples(res) == 0)
+	if (!PQgetisnull(res, 0, 1) && PQgetvalue(res, 0, 1)[0] == 't')
+		log_info("webhooks: no longer silent (a delivery was"
+		    " received)");
+	if (PQgetisnull(res, 0, 0))
 		*outcome = WEBHOOK_DUPLICATE;
 	else {
 		strlcpy_ss(id, PQgetvalue(res, 0, 0), 37);
@@ -731,4 +744,102 @@ webhook_apply_next(struct db_pool *p, const struct conf *conf,
 	for (i = 0; i < x.nasked; i++)
 		json_object_put(x.asked[i].json);
 	return rc == -1 ? -1 : 1;
+}
+
+/* -- silent webhooks -------------------------------------------------------
+ * Gitea's default [webhook] ALLOWED_HOST_LIST (external) refuses to
+ * deliver to a loopback or private address, and says so only in its own
+ * log: the mirror then lags a sync interval behind, quietly.  What shows
+ * it here is the reconciliation finding changes no delivery brought.  The
+ * state is one row (webhook_watch), shared by the daemons of a database:
+ * a run reads the newest received_at (an index's end) and writes the row;
+ * a delivery (webhook_receive) writes it only when it is not clear
+ * already, in the statement that stores it.
+ */
+
+void
+webhook_hook_url(const struct conf *conf, char *buf, size_t size)
+{
+	size_t	n = strlen(conf->http_public_url);
+
+	snprintf(buf, size, "%.*s/hooks/gitea",
+	    (int)(n > 0 && conf->http_public_url[n - 1] == '/' ? n - 1 : n),
+	    conf->http_public_url);
+}
+
+void
+webhook_watch_run(const struct conf *conf, PGconn *c, const char *started,
+    long items)
+{
+	struct err	 e;
+	const char	*params[2];
+	char		 nitems[24], url[2048];
+	PGresult	*res;
+	bool		 was, now;
+
+	/* Without a secret, deliveries are refused: webhooks are unused. */
+	if (conf->gitea_webhook_secret == NULL)
+		return;
+	err_clear(&e);
+	snprintf(nitems, sizeof(nitems), "%ld", items);
+	params[0] = started;
+	params[1] = nitems;
+	if ((res = db_query(c, &e, "UPDATE webhook_watch w SET"
+	    " blind_runs = n.blind, last_run_at = $1::timestamptz,"
+	    " silent_since = CASE WHEN n.blind >= 2"
+	    "  THEN COALESCE(w.silent_since, now()) END"
+	    " FROM (SELECT CASE WHEN $2::bigint > 0 AND last_run_at IS NOT NULL"
+	    "  AND COALESCE((SELECT max(received_at) FROM webhook_deliveries)"
+	    "  < last_run_at, true) THEN blind_runs + 1 ELSE 0 END AS blind,"
+	    "  silent_since IS NOT NULL AS was FROM webhook_watch) n"
+	    " RETURNING n.was, w.silent_since IS NOT NULL, n.blind", 2,
+	    params)) == NULL) {
+		log_warn("webhook watch: %s", e.message);
+		return;
+	}
+	if (PQntuples(res) == 1) {
+		was = PQgetvalue(res, 0, 0)[0] == 't';
+		now = PQgetvalue(res, 0, 1)[0] == 't';
+		webhook_hook_url(conf, url, sizeof(url));
+		if (!was && now)
+			log_warn("webhooks look blocked: %s reconciliations in a"
+			    " row found changes no delivery brought; check that"
+			    " Gitea's [webhook] ALLOWED_HOST_LIST allows this"
+			    " daemon's address (loopback,private for a local"
+			    " one) and that the system hook points at %s",
+			    PQgetvalue(res, 0, 2), url);
+		else if (was && !now)
+			log_info("webhooks: no longer silent (a reconciliation"
+			    " found nothing to change)");
+	}
+	PQclear(res);
+}
+
+enum webhook_watch_state
+webhook_watch_get(struct db_pool *p, const struct conf *conf, char *since,
+    size_t size)
+{
+	struct err			 e;
+	PGresult			*res;
+	enum webhook_watch_state	 st = WATCH_UNKNOWN;
+
+	if (size > 0)
+		since[0] = '\0';
+	if (conf->gitea_webhook_secret == NULL)
+		return WATCH_UNKNOWN;
+	err_clear(&e);
+	if ((res = db_exec(p, &e, "SELECT last_run_at IS NOT NULL,"
+	    " to_char(silent_since AT TIME ZONE 'UTC',"
+	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM webhook_watch", 0,
+	    NULL)) == NULL)
+		return WATCH_UNKNOWN;
+	if (PQntuples(res) == 1) {
+		if (!PQgetisnull(res, 0, 1)) {
+			st = WATCH_SILENT;
+			strlcpy_ss(since, PQgetvalue(res, 0, 1), size);
+		} else if (PQgetvalue(res, 0, 0)[0] == 't')
+			st = WATCH_OK;
+	}
+	PQclear(res);
+	return st;
 }

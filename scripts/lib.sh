@@ -8,6 +8,7 @@ PGBIN=/usr/lib/postgresql/15/bin
 DEPS=(build-essential autoconf automake pkg-config
       libmicrohttpd-dev libpq-dev libjson-c-dev libcurl4-openssl-dev
       libyaml-dev libsodium-dev check libncurses-dev
+      libsystemd-dev systemd
       postgresql-15 postgresql-client-15
       python3 python3-pytest python3-requests python3-yaml python3-jsonschema
       git curl tmux chromium fonts-dejavu-core

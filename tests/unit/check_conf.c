@@ -534,6 +534,99 @@ START_TEST(test_gitea_token_file)
 }
 END_TEST
 
+/* credential:NAME reads $CREDENTIALS_DIRECTORY/NAME (LoadCredential=). */
+START_TEST(test_credentials)
+{
+	struct conf	*c;
+	struct err	 e;
+	const char	*tmp = getenv("TMPDIR");
+	char		 dir[256], path[512], *y, *old;
+	FILE		*f;
+
+	old = getenv("CREDENTIALS_DIRECTORY") != NULL ?
+	    strdup(getenv("CREDENTIALS_DIRECTORY")) : NULL;
+	snprintf(dir, sizeof(dir), "%s/check_cred.XXXXXX",
+	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/gitea-token", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs("cred-secret\n", f);
+	fclose(f);
+	ck_assert_int_eq(chmod(path, 0400), 0);
+	ck_assert(asprintf(&y, "gitea:\n  admin_token_file: "
+	    "credential:gitea-token\n") > 0);
+
+	/* Unset: said, naming the key, the variable and LoadCredential=. */
+	unsetenv("CREDENTIALS_DIRECTORY");
+	c = load(y, &e);
+	ck_assert_ptr_null(c);
+	ck_assert_msg(strncmp(e.message, "t.yaml:2:21: "
+	    "'gitea.admin_token_file': credential:gitea-token needs "
+	    "CREDENTIALS_DIRECTORY, which is not set", 92) == 0, "%s",
+	    e.message);
+	ck_assert(strstr(e.message, "LoadCredential=gitea-token:") != NULL);
+
+	/* Set: the file in it is read, and the field names the real file. */
+	ck_assert_int_eq(setenv("CREDENTIALS_DIRECTORY", dir, 1), 0);
+	c = load_ok(y);
+	ck_assert_str_eq(c->gitea_admin_token, "cred-secret");
+	ck_assert_str_eq(c->gitea_admin_token_file, path);
+	conf_free(c);
+
+	/* The permission check applies to the real file. */
+	ck_assert_int_eq(chmod(path, 0440), 0);
+	c = load(y, &e);
+	ck_assert_ptr_null(c);
+	ck_assert_msg(strstr(e.message, path) != NULL &&
+	    strstr(e.message, "readable by group or others") != NULL, "%s",
+	    e.message);
+	ck_assert(strstr(e.message, "cred-secret") == NULL);
+	ck_assert_int_eq(chmod(path, 0400), 0);
+	free(y);
+
+	/* A credential that is not there: the path and the unit line. */
+	ck_assert(asprintf(&y, "secrets:\n  master_key_file: "
+	    "credential:master-key\n") > 0);
+	c = load(y, &e);
+	ck_assert_ptr_null(c);
+	ck_assert_msg(strstr(e.message, "'secrets.master_key_file': "
+	    "credential:master-key: ") != NULL && strstr(e.message,
+	    "/master-key: No such file or directory (is "
+	    "LoadCredential=master-key:... in the unit?)") != NULL, "%s",
+	    e.message);
+	free(y);
+
+	/* Every *_file key resolves; the master key's path is the vault's. */
+	ck_assert(asprintf(&y, "gitea:\n  webhook_secret_file: "
+	    "credential:gitea-token\nsecrets:\n  master_key_file: "
+	    "credential:gitea-token\nadmin:\n  token_file: "
+	    "credential:gitea-token\n") > 0);
+	c = load_ok(y);
+	ck_assert_str_eq(c->gitea_webhook_secret, "cred-secret");
+	ck_assert_str_eq(c->secrets_master_key_file, path);
+	ck_assert_str_eq(c->admin_token_file, path);
+	ck_assert_uint_eq(c->admin_hashes_n, 1);
+	conf_free(c);
+	free(y);
+
+	/* Names are one file name: no way out of the directory. */
+	load_fails("admin:\n  token_file: credential:../etc/shadow\n",
+	    "t.yaml:2:15: 'admin.token_file': 'credential:../etc/shadow' is "
+	    "not a credential name (one file name, no '/')");
+	load_fails("admin:\n  token_file: \"credential:\"\n",
+	    "t.yaml:2:15: 'admin.token_file': 'credential:' is not a "
+	    "credential name (one file name, no '/')");
+
+	unlink(path);
+	rmdir(dir);
+	if (old != NULL) {
+		setenv("CREDENTIALS_DIRECTORY", old, 1);
+		free(old);
+	} else
+		unsetenv("CREDENTIALS_DIRECTORY");
+}
+END_TEST
+
 /* conf/synstack.yaml sets every key, each to its default. */
 START_TEST(test_sample_agrees)
 {
@@ -671,6 +764,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_sizes);
 	tcase_add_test(tc, test_token_file);
 	tcase_add_test(tc, test_gitea_token_file);
+	tcase_add_test(tc, test_credentials);
 	tcase_add_test(tc, test_sample_agrees);
 	tcase_add_test(tc, test_table);
 	tcase_add_test(tc, test_manpage_agrees);
