@@ -54,7 +54,12 @@ checks_store(PGconn *c, const char *project, const char *sha,
 	    "  left(COALESCE(x->>'description', ''), 1024)"
 	    " FROM jsonb_array_elements($3::jsonb) x"
 	    " WHERE COALESCE(x->>'context', '') <> ''"
-	    " ORDER BY left(x->>'context', 255), (x->>'id')::bigint DESC",
+	    " ORDER BY left(x->>'context', 255), (x->>'id')::bigint DESC"
+	    /* A status delivery and a merge may store one commit's checks
+	     * at once: the later waits, then takes Gitea's answer too. */
+	    " ON CONFLICT (project_id, sha, context) DO UPDATE SET"
+	    " state = EXCLUDED.state, target_url = EXCLUDED.target_url,"
+	    " description = EXCLUDED.description",
 	    3, params);
 }
 

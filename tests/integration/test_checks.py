@@ -8,6 +8,8 @@ Real PostgreSQL, the Gitea emulator with real git (test_work.py's seed),
 webhooks on.  A test "CI" posts statuses on heads through Gitea's API.
 """
 
+import os
+import threading
 import time
 
 from conftest import assert_error, assert_ok, wait_for
@@ -183,3 +185,48 @@ def test_the_rule_is_validated(gitea_factory, daemon, tmp_path):
     assert_ok(policy_put(d, {"required_checks": "none"}))
     data = assert_ok(policy_put(d, {"required_checks": None}))
     assert data["policy"]["required_checks"] == "reported" and data["overrides"] == {}, data
+
+
+def test_checks_stored_at_once_by_a_delivery_and_a_merge_do_not_collide(gitea_factory, daemon,
+                                                                          tmp_path):
+    """A status delivery and a merge may store the same commit's checks at
+    the same moment (a CI run found it: 500, duplicate key).  Here the other
+    writer is held in the middle of its transaction: the merge waits for
+    it, then answers as the rule says."""
+    import subprocess
+    from conftest import PG_BIN
+    emu, d, a, b, number, _, head = submitted(gitea_factory, daemon, tmp_path,
+                                              conf={"work.auto_merge": False})
+    review(d, b.key, f"review approve {W}#{number}")
+    post_status(emu, head, "pending", context="ci/test")
+    pid = d.psql(f"SELECT project_id FROM pull_requests WHERE head_sha = '{head}'")[0][0]
+    app = f"checks-writer-{head[:8]}"
+    writer = subprocess.Popen(
+        [str(PG_BIN / "psql"), "-XAtq", "-v", "ON_ERROR_STOP=1", "-h", d.pg.host,
+         "-p", str(d.pg.port), "-U", "postgres", "-d", d.db],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PGAPPNAME=app))
+    try:
+        writer.stdin.write("BEGIN;\nDELETE FROM commit_checks WHERE project_id = '"
+                           f"{pid}' AND sha = '{head}';\nINSERT INTO commit_checks (project_id,"
+                           " sha, context, state, target_url, description) VALUES ("
+                           f"'{pid}', '{head}', 'ci/test', 'pending', '', '');\n")
+        writer.stdin.flush()
+        wait_for(lambda: d.psql("SELECT 1 FROM pg_stat_activity WHERE application_name ="
+                                f" '{app}' AND state = 'idle in transaction'"),
+                 what="the other writer to hold its row")
+        result = {}
+        t = threading.Thread(target=lambda: result.setdefault("r", merge(d, a, number)))
+        t.start()
+        wait_for(lambda: d.psql("SELECT 1 FROM pg_stat_activity WHERE datname ="
+                                " current_database() AND wait_event_type = 'Lock'"),
+                 what="the merge to wait for the other writer")
+        writer.stdin.write("COMMIT;\n")
+        writer.stdin.flush()
+        t.join(timeout=30)
+    finally:
+        writer.stdin.close()
+        writer.wait(timeout=10)
+    err = assert_error(result["r"], 422, "checks_pending")
+    assert "ci/test" in err["message"], err
+    assert checks_here(d, head) == {"ci/test": "pending"}
