@@ -7,12 +7,15 @@ import re
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SKIP_DIRS = {".git", "node_modules", "__pycache__", "reference", "autom4te.cache"}
-# A path that leaves the repository: ../shared, or a parent of the top.
-OUTSIDE = re.compile(r"\.\./shared|\"shared\"|parents\[3\]|SYNSTACK_SHARED")
+# A path that leaves the repository: the reference folder beside it, or a
+# parent of the top.  Spelled in pieces, so this file does not name it.
+SIBLING = "shared"
+OUTSIDE = re.compile(r"\.\./" + SIBLING + r"|\"" + SIBLING + r"\"|parents\[3\]|SYNSTACK_"
+                     + SIBLING.upper())
 
 
 def sources():
-    for top in ("lib", "daemon", "mcp", "tests", "scripts", "conf", "schema", ".ci"):
+    for top in ("lib", "daemon", "mcp", "tui", "tests", "scripts", "conf", "schema", ".ci"):
         for root, dirs, files in os.walk(os.path.join(REPO, top)):
             dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.startswith("build")]
             for f in files:
