@@ -653,8 +653,8 @@ deploy_set(const struct core *core, const struct actor *who, const char *text,
 	struct deploy_changes		 ch;
 	struct deploy_target		 t;
 	const struct deploy_transition	*tr = NULL;
-	json_object			*ready = NULL, *files = NULL, *data,
-					*answer = NULL, *detail;
+	json_object			*ready = NULL, *data, *answer = NULL,
+					*detail;
 	const char			*params[6];
 	PGconn				*c = NULL;
 	PGresult			*res = NULL;
@@ -795,7 +795,6 @@ fail:
 out:
 	PQclear(res);
 	json_object_put(ready);
-	json_object_put(files);
 	json_object_put(t.config_files);
 	if (c != NULL)
 		db_release(core->pool, c);

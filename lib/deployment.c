@@ -772,7 +772,7 @@ run_hook(const struct conf *conf, const char *url, struct capture *cap,
 		 * buffer. */
 		snprintf(reason, rsize, "the deploy hook was not answered: %s",
 		    curl_easy_strerror(rc));
-		return rc == CURLE_OPERATION_TIMEDOUT ? "error" : "error";
+		return "error";
 	}
 	snprintf(line, sizeof(line), "\n(the deploy hook answered %ld)\n",
 	    code);

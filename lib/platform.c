@@ -90,7 +90,6 @@ platform_check(json_object *p, const char **params, json_object **keep,
     struct err *e)
 {
 	json_object	*secrets = NULL, *command = NULL, *files = NULL, *v;
-	const char	*s;
 	int		 retired;
 	size_t		 i;
 
@@ -183,7 +182,6 @@ platform_check(json_object *p, const char **params, json_object **keep,
 	params[5] = command != NULL ? json_object_to_json_string(command) :
 	    NULL;
 	params[6] = json_object_to_json_string(files);
-	(void)s;
 	return 0;
 fail:
 	json_object_put(secrets);

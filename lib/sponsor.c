@@ -187,14 +187,6 @@ sponsor_get(PGconn *c, const char *project_id, const char *id, bool admin,
 	return o;
 }
 
-/* The project of owner/repo, and its name, on a held connection. */
-static int
-sponsor_project(PGconn *c, const char *text, struct ref *r, char *name,
-    size_t size, struct err *e)
-{
-	return ref_named_project(c, text, r, name, size, e);
-}
-
 json_object *
 sponsor_list(const struct core *core, const char *text, bool admin,
     struct err *e)
@@ -209,7 +201,7 @@ sponsor_list(const struct core *core, const char *text, bool admin,
 
 	if ((c = db_acquire(core->pool, e)) == NULL)
 		return NULL;
-	if (sponsor_project(c, text, &r, name, sizeof(name), e) == -1)
+	if (ref_named_project(c, text, &r, name, sizeof(name), e) == -1)
 		goto out;
 	params[0] = r.project_id;
 	snprintf(sql, sizeof(sql), "SELECT %s FROM sponsors s JOIN projects p"
@@ -265,7 +257,7 @@ sponsor_add(const struct core *core, const struct actor *who, bool admin,
 		return NULL;
 	if ((c = db_acquire(core->pool, e)) == NULL)
 		return NULL;
-	if (sponsor_project(c, text, &r, name, sizeof(name), e) == -1 ||
+	if (ref_named_project(c, text, &r, name, sizeof(name), e) == -1 ||
 	    db_begin(c, e) == -1)
 		goto out;
 	params[0] = r.project_id;
@@ -323,7 +315,7 @@ sponsor_change(const struct core *core, const struct actor *who,
 		return NULL;
 	if ((c = db_acquire(core->pool, e)) == NULL)
 		return NULL;
-	if (sponsor_project(c, text, &r, name, sizeof(name), e) == -1 ||
+	if (ref_named_project(c, text, &r, name, sizeof(name), e) == -1 ||
 	    db_begin(c, e) == -1)
 		goto out;
 	params[0] = r.project_id;
@@ -405,7 +397,7 @@ token_sponsor(PGconn *c, const char *text, const char *sponsor_id,
 	if (!uuid_valid(sponsor_id))
 		return err_set(e, ERR_NOT_FOUND, "no sponsor '%.40s'",
 		    sponsor_id);
-	if (sponsor_project(c, text, r, name, size, e) == -1)
+	if (ref_named_project(c, text, r, name, size, e) == -1)
 		return -1;
 	params[0] = r->project_id;
 	params[1] = sponsor_id;
