@@ -12,6 +12,7 @@ DEPS=(build-essential autoconf automake pkg-config
       postgresql-15 postgresql-client-15
       python3 python3-pytest python3-requests python3-yaml python3-jsonschema
       git curl tmux chromium fonts-dejavu-core
+      debhelper dpkg-dev lintian man-db mandoc
       clang libclang-rt-14-dev)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }

@@ -254,6 +254,11 @@ def test_unit_settings(unit):
     assert s["UMask"] == ["0077"]
     assert s["RestrictAddressFamilies"] == ["AF_INET AF_INET6 AF_UNIX"]
     assert s["ExecStart"][0].split()[0].endswith("/sbin/synstackd")
+    # Nothing starts before the admin has written the Gitea token (the
+    # Debian package creates the file empty and enables the unit).
+    assert s["ConditionFileNotEmpty"] == [
+        s["LoadCredential"][1].split(":", 1)[1]]
+    assert s["LoadCredential"][1].startswith("gitea-token:")
     # The sample's credential: values are the unit's names.
     sample = (REPO / "conf" / "synstack.yaml").read_text()
     for name in ("gitea-token", "webhook-secret", "master-key", "admin-tokens"):

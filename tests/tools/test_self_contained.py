@@ -15,11 +15,13 @@ OUTSIDE = re.compile(r"\.\./" + SIBLING + r"|\"" + SIBLING + r"\"|parents\[3\]|S
 
 
 def sources():
-    for top in ("lib", "daemon", "mcp", "tui", "tests", "scripts", "conf", "schema", ".ci"):
+    for top in ("lib", "daemon", "mcp", "tui", "tests", "scripts", "conf", "schema", ".ci",
+                "debian"):
         for root, dirs, files in os.walk(os.path.join(REPO, top)):
             dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.startswith("build")]
             for f in files:
-                if f.endswith((".py", ".c", ".h", ".sh", ".sql", ".yaml", ".mjs")) or \
+                if f.endswith((".py", ".c", ".h", ".sh", ".sql", ".yaml", ".mjs",
+                               ".postinst", ".prerm", ".postrm")) or \
                         "." not in f:
                     yield os.path.join(root, f)
     for f in ("Makefile.am", "configure.ac"):
