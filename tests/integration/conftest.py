@@ -229,6 +229,20 @@ def render_config(conf):
     return "\n".join(out) + "\n"
 
 
+def set_key(text, section, key, value):
+    """The sample with section.key set as an admin edits it: its one
+    uncommented line, in place."""
+    lines = text.split("\n")
+    start = lines.index(f"{section}:")
+    for i in range(start + 1, len(lines)):
+        if re.match(r"^[^\s#]", lines[i]):
+            break
+        if lines[i].startswith(f"  {key}:"):
+            lines[i] = f"  {key}: {yaml_scalar(value)}"
+            return "\n".join(lines)
+    raise AssertionError(f"the sample has no {section}.{key} line")
+
+
 class Daemon:
     live = []                       # started and not terminated
 

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, SCHEMA_DIR, assert_ok, synstackd_bin, wait_for, yaml_scalar
+from conftest import REPO, SCHEMA_DIR, assert_ok, set_key, synstackd_bin, wait_for
 
 # The directories make install uses, read from the build's Makefile.
 DIRS = ("prefix", "sysconfdir", "sbindir", "bindir", "mandir", "pkgdatadir",
@@ -206,20 +206,6 @@ def test_no_secret_installed(staged):
 
 
 # ---------------------------------------------------------------- the daemon
-
-def set_key(text, section, key, value):
-    """The sample with section.key set as an admin edits it: its one
-    uncommented line, in place."""
-    lines = text.split("\n")
-    start = lines.index(f"{section}:")
-    for i in range(start + 1, len(lines)):
-        if re.match(r"^[^\s#]", lines[i]):
-            break
-        if lines[i].startswith(f"  {key}:"):
-            lines[i] = f"  {key}: {yaml_scalar(value)}"
-            return "\n".join(lines)
-    raise AssertionError(f"the sample has no {section}.{key} line")
-
 
 def test_installed_daemon_starts_from_the_sample(staged, daemon, pg, monkeypatch,
                                                   tmp_path):

@@ -21,7 +21,7 @@ import time
 import pytest
 import requests
 
-from conftest import REPO, free_port, new_token, unique_name
+from conftest import REPO, free_port, new_token, set_key, unique_name
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="installs a package: needs root (CI runs as root)")
@@ -165,15 +165,6 @@ def test_installed_as_a_service_not_started(installed):
     assert m and float(m.group(1)) <= 2.0, r.stdout[-2000:]
 
 
-def set_key(text, section, key, value):
-    """What an admin does with an editor: one key of one section."""
-    pat = re.compile(rf"(^{section}:\n(?:(?:  .*|#.*|)\n)*?  {key}: ).*$",
-                     re.M)
-    new, n = pat.subn(lambda m: m.group(1) + value, text, count=1)
-    assert n == 1, f"{section}.{key} not in the sample"
-    return new
-
-
 def write_secret(name, text):
     with open(f"{ETC}/{name}", "w") as f:
         f.write(text)
@@ -190,9 +181,9 @@ def configure(pg, gitea_world, port):
     write_secret("webhook-secret", new_token() + "\n")
     text = open(CONF).read()
     for section, key, value in (
-            ("http", "listen", f'["127.0.0.1:{port}"]'),
+            ("http", "listen", [f"127.0.0.1:{port}"]),
             ("http", "public_url", f"http://127.0.0.1:{port}"),
-            ("database", "url", '"' + pg.dsn(db) + '"'),
+            ("database", "url", pg.dsn(db)),
             ("gitea", "url", gitea_world.url),
             ("gitea", "admin_token_file", "credential:gitea-token"),
             ("gitea", "webhook_secret_file", "credential:webhook-secret"),
