@@ -5,13 +5,19 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGBIN=/usr/lib/postgresql/15/bin
 
 # Debian 12 packages: build, run, and test.
+# Building and running (scripts/quickstart): the libraries, PostgreSQL,
+# and what the Gitea emulator and the demo use.
 DEPS=(build-essential autoconf automake pkg-config
       libmicrohttpd-dev libpq-dev libjson-c-dev libcurl4-openssl-dev
-      libyaml-dev libsodium-dev check libncurses-dev
-      libsystemd-dev systemd
+      libyaml-dev libsodium-dev check libncurses-dev libsystemd-dev
       postgresql-15 postgresql-client-15
-      python3 python3-pytest python3-requests python3-yaml python3-jsonschema
-      git curl tmux chromium fonts-dejavu-core
+      python3 python3-requests python3-yaml
+      git curl)
+# Testing too (scripts/run-tests): pytest, the console in tmux, pages in
+# Chromium, systemd-analyze for the unit, the Debian package's tools, the
+# man page linters and the fuzzing build.
+TEST_DEPS=(python3-pytest python3-jsonschema systemd
+      tmux chromium fonts-dejavu-core
       debhelper dpkg-dev lintian man-db mandoc
       clang libclang-rt-14-dev)
 
@@ -25,9 +31,11 @@ as_root() {
 	fi
 }
 
+# install_deps [tests]: DEPS, and TEST_DEPS with "tests".
 install_deps() {
-	local missing=()
-	for p in "${DEPS[@]}"; do
+	local missing=() want=("${DEPS[@]}")
+	[ "${1:-}" = tests ] && want+=("${TEST_DEPS[@]}")
+	for p in "${want[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
 		    grep -q 'install ok installed' || missing+=("$p")
 	done
