@@ -205,6 +205,36 @@ def test_no_secret_installed(staged):
     assert not named, f"installed files named like secrets: {named}"
 
 
+def test_reinstall_keeps_an_edited_sample(tmp_path):
+    """An admin edits synstack.yaml in place: installing again (an
+    upgrade from source) keeps the edit and puts the new sample beside
+    it; make uninstall removes everything but the edited file."""
+    build = build_dir()
+    dirs = make_dirs(build)
+    staged = Staged(tmp_path / "root", dirs)
+
+    def make(target):
+        r = subprocess.run(["make", "-s", target, f"DESTDIR={staged.root}"],
+                           cwd=build, capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
+
+    make("install")
+    conf = staged.path(staged.real("sysconfdir", "synstack", "synstack.yaml"))
+    edited = conf.read_text() + "# the admin's edit\n"
+    conf.write_text(edited)
+    out = make("install")
+    assert conf.read_text() == edited, "make install overwrote the edited config"
+    assert f"keeping the edited {conf}" in out, out
+    sample = conf.with_name("synstack.yaml.sample")
+    assert sample.read_bytes() == (REPO / "conf" / "synstack.yaml").read_bytes()
+    make("uninstall")
+    files, _ = staged.walk()
+    assert files == {staged.real("sysconfdir", "synstack", "synstack.yaml")}, \
+        sorted(files)
+
+
 # ---------------------------------------------------------------- the daemon
 
 def test_installed_daemon_starts_from_the_sample(staged, daemon, pg, monkeypatch,
