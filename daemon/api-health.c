@@ -35,6 +35,13 @@ health_probe(void)
 		pthread_mutex_lock(&health.mtx);
 		strlcpy_ss(health.version, version, sizeof(health.version));
 		pthread_mutex_unlock(&health.mtx);
+		/* The token: at start, and while refused (so a user made
+		 * a site admin shows); once taken, calls refused with 401
+		 * say if it stops being. */
+		if (gitea_token_state(NULL, 0) != GITEA_TOKEN_OK) {
+			err_clear(&e);
+			(void)gitea_check_token(server_conf(), &e);
+		}
 	}
 }
 
@@ -95,7 +102,9 @@ api_healthz(struct request *rq, struct response *rs)
 	json_object	*root, *db, *gitea, *hooks;
 	struct err	 e;
 	enum webhook_watch_state watch;
+	enum gitea_token token;
 	char		 error[256], since[32], url[2048], hint[2560];
+	char		 token_error[800];
 	long		 usec;
 	bool		 db_ok, gitea_ok;
 
@@ -127,6 +136,14 @@ api_healthz(struct request *rq, struct response *rs)
 		json_object_object_add(gitea, "error",
 		    json_object_new_string(error));
 	pthread_mutex_unlock(&health.mtx);
+	/* A refused admin token leaves Gitea up and the mirror dead. */
+	token = gitea_token_state(token_error, sizeof(token_error));
+	json_object_object_add(gitea, "admin_token", json_object_new_string(
+	    token == GITEA_TOKEN_OK ? "ok" : token == GITEA_TOKEN_REFUSED ?
+	    "refused" : "unknown"));
+	if (token == GITEA_TOKEN_REFUSED)
+		json_object_object_add(gitea, "admin_token_error",
+		    json_object_new_string(token_error));
 
 	/* Webhooks that look blocked (lib/webhook.c says when). */
 	hooks = json_object_new_object();
@@ -150,13 +167,13 @@ api_healthz(struct request *rq, struct response *rs)
 		    json_object_new_string(hint));
 	}
 
-	/* Gitea down or webhooks silent degrade the sidecar (the mirror
-	 * lags); without its database it is out. */
+	/* Gitea down, its token refused or webhooks silent degrade the
+	 * sidecar (the mirror lags); without its database it is out. */
 	root = json_object_new_object();
 	json_object_object_add(root, "ok", json_object_new_boolean(db_ok));
 	json_object_object_add(root, "status", json_object_new_string(
-	    !db_ok ? "unavailable" : gitea_ok && watch != WATCH_SILENT ? "ok" :
-	    "degraded"));
+	    !db_ok ? "unavailable" : gitea_ok && watch != WATCH_SILENT &&
+	    token != GITEA_TOKEN_REFUSED ? "ok" : "degraded"));
 	json_object_object_add(root, "version",
 	    json_object_new_string(PACKAGE_VERSION));
 	json_object_object_add(root, "database", db);

@@ -218,6 +218,11 @@ metrics_render(struct db_pool *pool)
 	mput(&m, "# HELP synstack_gitea_up Whether Gitea answered the last"
 	    " call.\n# TYPE synstack_gitea_up gauge\nsynstack_gitea_up %d\n",
 	    health_gitea_up() ? 1 : 0);
+	mput(&m, "# HELP synstack_gitea_token_refused Whether Gitea refuses"
+	    " gitea.admin_token (or it is not a site administrator's).\n"
+	    "# TYPE synstack_gitea_token_refused gauge\n"
+	    "synstack_gitea_token_refused %d\n",
+	    gitea_token_state(NULL, 0) == GITEA_TOKEN_REFUSED ? 1 : 0);
 	gitea_stats_get(&gs);
 	mput(&m, "# HELP synstack_gitea_calls_total Requests sent to Gitea.\n"
 	    "# TYPE synstack_gitea_calls_total counter\n"

@@ -29,12 +29,54 @@
 static atomic_ulong	stat_calls, stat_failures, stat_retries;
 
 /* Whether Gitea answered the last call: every call says, so /healthz
- * knows of an outage as soon as a call fails, not at the next probe. */
+ * knows of an outage as soon as a call fails, not at the next probe.
+ * And whether it takes the admin token: gitea_check_token() asks, and any
+ * call refused with 401 says no. */
 static struct {
 	pthread_mutex_t	mtx;
 	bool		known, up;
 	char		error[256];
+	enum gitea_token token;
+	char		token_error[800];
 } health = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+
+static void
+gitea_note_token(enum gitea_token token, const char *error)
+{
+	pthread_mutex_lock(&health.mtx);
+	if (token == GITEA_TOKEN_REFUSED && health.token != token)
+		log_warn("Gitea refuses gitea.admin_token: %s", error);
+	else if (token == GITEA_TOKEN_OK && health.token == GITEA_TOKEN_REFUSED)
+		log_info("Gitea takes gitea.admin_token again");
+	health.token = token;
+	strlcpy_ss(health.token_error, token == GITEA_TOKEN_REFUSED ? error :
+	    "", sizeof(health.token_error));
+	pthread_mutex_unlock(&health.mtx);
+}
+
+/* Refused: why, with the hint that says what to do. */
+static void
+gitea_token_refused(const struct err *e)
+{
+	char	why[800];	/* message, ": ", hint */
+
+	snprintf(why, sizeof(why), "%s%s%s", e->message,
+	    e->hint[0] != '\0' ? ": " : "", e->hint);
+	gitea_note_token(GITEA_TOKEN_REFUSED, why);
+}
+
+enum gitea_token
+gitea_token_state(char *error, size_t size)
+{
+	enum gitea_token	token;
+
+	pthread_mutex_lock(&health.mtx);
+	token = health.token;
+	if (error != NULL)
+		strlcpy_ss(error, health.token_error, size);
+	pthread_mutex_unlock(&health.mtx);
+	return token;
+}
 
 static void
 gitea_note(bool up, const char *error)
@@ -324,6 +366,11 @@ gitea_once(const struct conf *conf, const struct gitea_req *q,
 	else
 		gitea_fail(q, r, rc, b.too_large, e);
 out:
+	/* 401 is Gitea's answer to a token it does not know (a user's
+	 * missing right is 403 or 404). */
+	if (rc == CURLE_OK && r->status == 401 && q->basic_user == NULL &&
+	    e != NULL)
+		gitea_token_refused(e);
 	if (ret == -1 && (rc != CURLE_OK || r->status >= 500)) {
 		atomic_fetch_add(&stat_failures, 1);
 		gitea_note(false, e != NULL ? e->message : "no answer");
@@ -441,6 +488,39 @@ gitea_list_dated(const struct conf *conf, const char *path,
 	free(cur);
 	gitea_resp_free(&r);
 	return rc;
+}
+
+int
+gitea_check_token(const struct conf *conf, struct err *e)
+{
+	struct gitea_req	 q = { .method = "GET", .path = "/user" };
+	struct gitea_resp	 r = { .total = -1 };
+	json_object		*v;
+	const char		*login = "";
+	int			 ret = -1;
+
+	if (gitea_call(conf, &q, &r, e) == 0) {
+		if (json_object_object_get_ex(r.json, "login", &v))
+			login = json_object_get_string(v);
+		if (json_object_object_get_ex(r.json, "is_admin", &v) &&
+		    json_object_get_boolean(v)) {
+			gitea_note_token(GITEA_TOKEN_OK, NULL);
+			ret = 0;
+		} else {
+			err_set(e, ERR_GITEA_REFUSED, "gitea.admin_token belongs"
+			    " to %.100s, who is not a Gitea site administrator",
+			    login);
+			err_hint(e, "create the token as a site administrator"
+			    " (docs/admin-guide.md, The Gitea token)");
+		}
+	}
+	/* Refused (401, 403: a scope it lacks) or not an admin; a Gitea
+	 * that did not answer says nothing of the token. */
+	if (ret == -1 && r.status >= 200 && r.status < 500 &&
+	    r.status != 404)
+		gitea_token_refused(e);
+	gitea_resp_free(&r);
+	return ret;
 }
 
 int

@@ -297,7 +297,7 @@ int		 token_hash_parse(const char *, unsigned char [32]);
 /* Constant time over every candidate. */
 bool		 token_hash_match(const char *, unsigned char (*)[32],
 		     size_t);
-/* Reject a secret file readable by group or others. */
+/* Reject a secret file group or others have any access to. */
 int		 secret_file_check(const char *, struct err *);
 
 /* vault.c: secrets at rest under the master key */
@@ -549,6 +549,17 @@ int		 gitea_list_dated(const struct conf *, const char *,
 		     time_t *, struct err *);
 /* GET /api/v1/version; version receives Gitea's version string. */
 int		 gitea_probe(const struct conf *, char *, size_t, struct err *);
+/* Whether Gitea takes gitea.admin_token as a site administrator's:
+ * GET /api/v1/user, noted for gitea_token_state(). */
+enum gitea_token {
+	GITEA_TOKEN_UNKNOWN = 0,
+	GITEA_TOKEN_OK,
+	GITEA_TOKEN_REFUSED
+};
+int		 gitea_check_token(const struct conf *, struct err *);
+/* The last word on the token (a check, or a call refused with 401);
+ * error receives why it is refused. */
+enum gitea_token gitea_token_state(char *, size_t);
 void		 gitea_stats_get(struct gitea_stats *);
 /* Whether Gitea answered the last call of any kind (a connection error,
  * a timeout or a 5xx says no); error receives why not. */

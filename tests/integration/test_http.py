@@ -106,7 +106,8 @@ def test_healthz_ok_with_gitea_up(daemon):
     x = daemon()                    # the session's Gitea emulator
     body = x.get("/healthz").json()
     assert body["status"] == "ok", body
-    assert body["gitea"] == {"ok": True, "url": x.conf["gitea.url"], "version": "1.26.3"}
+    assert body["gitea"] == {"ok": True, "url": x.conf["gitea.url"], "version": "1.26.3",
+                             "admin_token": "ok"}
     assert "synstack_gitea_up 1" in x.get("/metrics").text
 
 
