@@ -176,9 +176,12 @@ rotate_master_key(const struct conf *conf, const char *new_path)
 	}
 	db_release(daemon_state.pool, c);
 	printf("re-sealed %ld values under master key %s (%ld already were)."
-	    "\nNow set secrets.master_key_file to %s and restart synstackd;"
-	    " keep the old key\nuntil every daemon runs with the new one.\n",
-	    rep.resealed, next.id_hex, rep.already, new_path);
+	    "\nNow put the new key in the file secrets.master_key_file names"
+	    " (for\ncredential:master-key, " SYNSTACK_SYSCONFDIR
+	    "/master-key, which the unit loads) and\nrestart every synstackd;"
+	    " keep the old key until all of them run with the new one\n"
+	    "(docs/admin-guide.md, section 12).\n",
+	    rep.resealed, next.id_hex, rep.already);
 	rc = 0;
 out:
 	if (daemon_state.pool != NULL)

@@ -14,7 +14,8 @@ admin_authenticate(const struct conf *conf, const char *token,
 	if (conf->admin_hashes_n == 0) {
 		err_set(e, ERR_UNAUTHORIZED, "no admin token is configured");
 		err_hint(e, "set admin.token_hashes or admin.token_file in"
-		    " synstack.yaml and reload synstackd");
+		    " synstack.yaml and reload synstackd (restart it when the"
+		    " tokens are in a credential: file)");
 		return -1;
 	}
 	if (token == NULL || *token == '\0' ||

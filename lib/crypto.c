@@ -115,7 +115,8 @@ secret_file_check(const char *path, struct err *e)
 		return err_set(e, ERR_CONFIG, "%s: not a regular file", path);
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
 		return err_set(e, ERR_CONFIG,
-		    "%s: readable by group or others (mode %03o); run chmod 600 %s",
+		    "%s: accessible by group or others (mode %03o);"
+		    " run chmod 600 %s",
 		    path, (unsigned)(st.st_mode & 0777), path);
 	return 0;
 }

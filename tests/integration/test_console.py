@@ -807,7 +807,7 @@ def test_refusals_before_the_screen(d, tmp_path, consoles, case):
         # Where in the profiles file, which file, what to do.
         assert re.search(re.escape(str(h.profiles)) + r":\d+:\d+: ", err), err
         assert "token_file of profile 'main'" in err and str(token) in err, err
-        assert "readable by group or others" in err and f"chmod 600 {token}" in err, err
+        assert "accessible by group or others" in err and f"chmod 600 {token}" in err, err
     elif case == "unreachable-daemon":
         head = "synstack-console: cannot reach synstackd (profile main): "
         assert err.startswith(head) and prof["url"] in err, err

@@ -198,7 +198,7 @@ def test_credential_readable_by_others(creds):
     r = check(d, dict(os.environ))
     assert r.returncode == 1
     assert str(token) in r.stderr
-    assert "readable by group or others" in r.stderr
+    assert "accessible by group or others" in r.stderr
     assert f"chmod 600 {token}" in r.stderr
     # The master key is checked as well, by its real path.
     os.chmod(token, 0o400)
@@ -206,7 +206,7 @@ def test_credential_readable_by_others(creds):
     r = check(d, dict(os.environ))
     assert r.returncode == 1
     assert f"{cdir}/master-key" in r.stderr
-    assert "readable by group or others" in r.stderr
+    assert "accessible by group or others" in r.stderr
 
 
 # ---------------------------------------------------------------- the unit

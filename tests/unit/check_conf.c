@@ -578,7 +578,7 @@ START_TEST(test_credentials)
 	c = load(y, &e);
 	ck_assert_ptr_null(c);
 	ck_assert_msg(strstr(e.message, path) != NULL &&
-	    strstr(e.message, "readable by group or others") != NULL, "%s",
+	    strstr(e.message, "accessible by group or others") != NULL, "%s",
 	    e.message);
 	ck_assert(strstr(e.message, "cred-secret") == NULL);
 	ck_assert_int_eq(chmod(path, 0400), 0);

@@ -349,7 +349,7 @@ START_TEST(test_profile_token_mode)
 	ck_assert_int_eq(profile_load_file(path, "a", &p, &e), -1);
 	ck_assert_msg(strstr(e.message, ":4:17: token_file of profile 'a': ")
 	    != NULL, "%s", e.message);
-	ck_assert(strstr(e.message, "readable by group or others (mode 644)")
+	ck_assert(strstr(e.message, "accessible by group or others (mode 644)")
 	    != NULL);
 	ck_assert(strstr(e.message, "chmod 600") != NULL);
 	ck_assert(strstr(e.message, TOKEN) == NULL);
