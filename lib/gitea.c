@@ -37,24 +37,36 @@ static struct {
 	bool		known, up;
 	char		error[256];
 	enum gitea_token token;
+	unsigned long	refusals;	/* so a check's yes never hides a later no */
 	char		token_error[800];
 } health = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
+static unsigned long
+gitea_token_refusals(void)
+{
+	unsigned long	n;
+
+	pthread_mutex_lock(&health.mtx);
+	n = health.refusals;
+	pthread_mutex_unlock(&health.mtx);
+	return n;
+}
+
+/* Taken, by a check that started when refusals were at since. */
 static void
-gitea_note_token(enum gitea_token token, const char *error)
+gitea_token_taken(unsigned long since)
 {
 	pthread_mutex_lock(&health.mtx);
-	if (token == GITEA_TOKEN_REFUSED && health.token != token)
-		log_warn("Gitea refuses gitea.admin_token: %s", error);
-	else if (token == GITEA_TOKEN_OK && health.token == GITEA_TOKEN_REFUSED)
-		log_info("Gitea takes gitea.admin_token again");
-	health.token = token;
-	strlcpy_ss(health.token_error, token == GITEA_TOKEN_REFUSED ? error :
-	    "", sizeof(health.token_error));
+	if (health.refusals == since) {
+		if (health.token == GITEA_TOKEN_REFUSED)
+			log_info("Gitea takes gitea.admin_token again");
+		health.token = GITEA_TOKEN_OK;
+		health.token_error[0] = '\0';
+	}
 	pthread_mutex_unlock(&health.mtx);
 }
 
-/* Refused: why, with the hint that says what to do. */
+/* Refused: why, with the hint that says what to do; logged once. */
 static void
 gitea_token_refused(const struct err *e)
 {
@@ -62,7 +74,13 @@ gitea_token_refused(const struct err *e)
 
 	snprintf(why, sizeof(why), "%s%s%s", e->message,
 	    e->hint[0] != '\0' ? ": " : "", e->hint);
-	gitea_note_token(GITEA_TOKEN_REFUSED, why);
+	pthread_mutex_lock(&health.mtx);
+	if (health.token != GITEA_TOKEN_REFUSED)
+		log_warn("Gitea refuses gitea.admin_token: %s", why);
+	health.token = GITEA_TOKEN_REFUSED;
+	health.refusals++;
+	strlcpy_ss(health.token_error, why, sizeof(health.token_error));
+	pthread_mutex_unlock(&health.mtx);
 }
 
 enum gitea_token
@@ -490,34 +508,23 @@ gitea_list_dated(const struct conf *conf, const char *path,
 	return rc;
 }
 
+/*
+ * A call every admin token of ours must be allowed: the system webhooks
+ * (read:admin, which write:admin includes, and a site administrator).
+ * 401 or 403 is a refused token; another failure says nothing of it.
+ */
 int
 gitea_check_token(const struct conf *conf, struct err *e)
 {
-	struct gitea_req	 q = { .method = "GET", .path = "/user" };
+	struct gitea_req	 q = { .method = "GET", .path = "/admin/hooks",
+				       .query = "limit=1" };
 	struct gitea_resp	 r = { .total = -1 };
-	json_object		*v;
-	const char		*login = "";
-	int			 ret = -1;
+	unsigned long		 since = gitea_token_refusals();
+	int			 ret;
 
-	if (gitea_call(conf, &q, &r, e) == 0) {
-		if (json_object_object_get_ex(r.json, "login", &v))
-			login = json_object_get_string(v);
-		if (json_object_object_get_ex(r.json, "is_admin", &v) &&
-		    json_object_get_boolean(v)) {
-			gitea_note_token(GITEA_TOKEN_OK, NULL);
-			ret = 0;
-		} else {
-			err_set(e, ERR_GITEA_REFUSED, "gitea.admin_token belongs"
-			    " to %.100s, who is not a Gitea site administrator",
-			    login);
-			err_hint(e, "create the token as a site administrator"
-			    " (docs/admin-guide.md, The Gitea token)");
-		}
-	}
-	/* Refused (401, 403: a scope it lacks) or not an admin; a Gitea
-	 * that did not answer says nothing of the token. */
-	if (ret == -1 && r.status >= 200 && r.status < 500 &&
-	    r.status != 404)
+	if ((ret = gitea_call(conf, &q, &r, e)) == 0)
+		gitea_token_taken(since);
+	else if (r.status == 401 || r.status == 403)
 		gitea_token_refused(e);
 	gitea_resp_free(&r);
 	return ret;

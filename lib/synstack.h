@@ -549,8 +549,8 @@ int		 gitea_list_dated(const struct conf *, const char *,
 		     time_t *, struct err *);
 /* GET /api/v1/version; version receives Gitea's version string. */
 int		 gitea_probe(const struct conf *, char *, size_t, struct err *);
-/* Whether Gitea takes gitea.admin_token as a site administrator's:
- * GET /api/v1/user, noted for gitea_token_state(). */
+/* Whether Gitea takes gitea.admin_token as a site administrator's
+ * (GET /api/v1/admin/hooks), noted for gitea_token_state(). */
 enum gitea_token {
 	GITEA_TOKEN_UNKNOWN = 0,
 	GITEA_TOKEN_OK,

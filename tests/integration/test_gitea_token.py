@@ -7,9 +7,8 @@ restart with the right token (gitea.admin_token_file is read at start)."""
 import os
 import secrets
 
-from conftest import assert_ok
-from emulator import ADMIN_TOKEN
-from mirror_helpers import metrics
+from emulator import ADMIN_TOKEN, PASSWORD
+from mirror_helpers import metrics, wait_startup_sync
 
 
 def token_file(tmp_path, token):
@@ -58,19 +57,51 @@ def test_a_refused_token_shows_until_a_restart_with_the_right_one(daemon,
     assert metrics(d)["synstack_gitea_token_refused"] == 0
 
 
-def test_a_token_of_a_user_who_is_not_an_admin(daemon):
-    """An agent's own Gitea token works with Gitea, but cannot run the
-    mirror or provision users: /healthz names the user."""
-    good = daemon()
-    agent, key = good.new_agent(status="active")
-    me = assert_ok(good.get("/api/v1/me", headers=good.agent_headers(key)))
-    token = me["gitea"]["token"]
-    login = me["gitea"]["login"]
+def test_a_token_of_a_user_who_is_not_an_admin(daemon, gitea_world):
+    """A user's token that works with Gitea but not for its site admin
+    API: the mirror and the provisioning would fail."""
+    token = gitea_world.emulator.user_token("alice")
     d = daemon(conf={"gitea.admin_token": token,
                      "gitea.admin_token_file": None})
     d.add_secret(token)
-    good.add_secret(token)
     g = gitea_health(d)["gitea"]
     assert g["admin_token"] == "refused", g
-    assert f"belongs to {login}, who is not a Gitea site administrator" in \
-        g["admin_token_error"], g
+    assert "HTTP 403" in g["admin_token_error"], g
+    assert "site admin" in g["admin_token_error"], g
+
+
+def test_the_scopes_the_guide_names_are_enough(daemon, gitea_world):
+    """docs/admin-guide.md, 2.1: write:admin, write:repository and
+    write:issue (read:user only for gitea.owners naming users)."""
+    token = gitea_world.emulator.user_token(
+        "sidecar", scopes=("write:admin", "write:repository", "write:issue"))
+    d = daemon(conf={"gitea.admin_token": token,
+                     "gitea.admin_token_file": None})
+    d.add_secret(token)
+    h = gitea_health(d)
+    assert h["status"] == "ok" and h["gitea"]["admin_token"] == "ok", h
+
+
+def test_a_token_revoked_while_running_shows_at_the_next_call(daemon,
+                                                              gitea_world):
+    """Taken at start, then deleted in Gitea: the first call Gitea
+    answers 401 says so, without waiting for a probe."""
+    emu = gitea_world.emulator
+    name = f"revoked-{secrets.token_hex(4)}"
+    r = emu.post("/users/sidecar/tokens", basic=("sidecar", PASSWORD),
+                 json={"name": name, "scopes": ["all"]})
+    assert r.status_code == 201, r.text
+    token = r.json()["sha1"]
+    d = daemon(conf={"gitea.admin_token": token,
+                     "gitea.admin_token_file": None,
+                     "sync.interval": "1h"})
+    d.add_secret(token)
+    assert gitea_health(d)["gitea"]["admin_token"] == "ok"
+    wait_startup_sync(d)
+    r = emu.delete(f"/users/sidecar/tokens/{name}", basic=("sidecar", PASSWORD))
+    assert r.status_code == 204, r.text
+    r = d.admin_post("/api/v1/admin/sync")
+    assert r.status_code == 502, r.text
+    g = gitea_health(d)["gitea"]
+    assert g["admin_token"] == "refused" and "HTTP 401" in g["admin_token_error"], g
+    assert d.log().count("Gitea refuses gitea.admin_token") == 1
