@@ -384,10 +384,13 @@ gitea_once(const struct conf *conf, const struct gitea_req *q,
 	else
 		gitea_fail(q, r, rc, b.too_large, e);
 out:
-	/* 401 is Gitea's answer to a token it does not know (a user's
-	 * missing right is 403 or 404). */
-	if (rc == CURLE_OK && r->status == 401 && q->basic_user == NULL &&
-	    e != NULL)
+	/* 401 is Gitea's answer to a token it does not know; 403 to the
+	 * site admin API, a token without its scope or of a user no longer
+	 * an admin.  (Elsewhere, and under Sudo, 403 may be a user's
+	 * missing right.) */
+	if (rc == CURLE_OK && q->basic_user == NULL && e != NULL &&
+	    (r->status == 401 || (r->status == 403 && q->sudo == NULL &&
+	    strncmp(q->path, "/admin/", 7) == 0)))
 		gitea_token_refused(e);
 	if (ret == -1 && (rc != CURLE_OK || r->status >= 500)) {
 		atomic_fetch_add(&stat_failures, 1);

@@ -105,3 +105,33 @@ def test_a_token_revoked_while_running_shows_at_the_next_call(daemon,
     g = gitea_health(d)["gitea"]
     assert g["admin_token"] == "refused" and "HTTP 401" in g["admin_token_error"], g
     assert d.log().count("Gitea refuses gitea.admin_token") == 1
+
+
+def test_an_admin_demoted_while_running_shows_at_the_next_admin_call(
+        daemon, gitea_world):
+    """The token's user loses its site admin rights in Gitea: the next
+    call to Gitea's admin API (here, an approval making the agent's
+    Gitea user) is refused with 403, and /healthz says so."""
+    emu = gitea_world.emulator
+    login = f"ops-{secrets.token_hex(4)}"
+    r = emu.post("/admin/users", json={
+        "username": login, "email": f"{login}@example.invalid",
+        "password": PASSWORD, "must_change_password": False})
+    assert r.status_code == 201, r.text
+    r = emu.patch(f"/admin/users/{login}", json={"login_name": login,
+                                                  "admin": True})
+    assert r.status_code == 200, r.text
+    token = emu.user_token(login)
+    d = daemon(conf={"gitea.admin_token": token,
+                     "gitea.admin_token_file": None,
+                     "sync.interval": "1h"})
+    d.add_secret(token)
+    assert gitea_health(d)["gitea"]["admin_token"] == "ok"
+    r = emu.patch(f"/admin/users/{login}", json={"login_name": login,
+                                                  "admin": False})
+    assert r.status_code == 200, r.text
+    agent, _ = d.new_agent()
+    r = d.admin_post(f"/api/v1/admin/agents/{agent['id']}/approve")
+    assert r.status_code == 502, r.text
+    g = gitea_health(d)["gitea"]
+    assert g["admin_token"] == "refused" and "HTTP 403" in g["admin_token_error"], g
