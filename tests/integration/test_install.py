@@ -81,6 +81,8 @@ class Staged:
             exp[self.real("mandir", "man" + sec, page)] = (0o644, REPO / "docs" / page)
         for name in SAMPLES:
             exp[self.real("sysconfdir", "synstack", name)] = (0o644, REPO / "conf" / name)
+            # The pristine copy make install compares with next time.
+            exp[self.real("pkgdatadir", "samples", name)] = (0o644, REPO / "conf" / name)
         return exp
 
     def walk(self):
@@ -233,6 +235,32 @@ def test_reinstall_keeps_an_edited_sample(tmp_path):
     files, _ = staged.walk()
     assert files == {staged.real("sysconfdir", "synstack", "synstack.yaml")}, \
         sorted(files)
+
+
+def test_reinstall_updates_a_sample_left_unedited(tmp_path):
+    """A sample an earlier version installed and nobody edited is not
+    an admin's file: installing a newer version replaces it."""
+    build = build_dir()
+    staged = Staged(tmp_path / "root", make_dirs(build))
+
+    def make(target):
+        r = subprocess.run(["make", "-s", target, f"DESTDIR={staged.root}"],
+                           cwd=build, capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
+
+    make("install")
+    conf = staged.path(staged.real("sysconfdir", "synstack", "synstack.yaml"))
+    kept = staged.path(staged.real("pkgdatadir", "samples", "synstack.yaml"))
+    # As an older version left them: its sample, and its pristine copy.
+    older = "# synstack.yaml of an older version\nlog:\n  level: info\n"
+    conf.write_text(older)
+    kept.write_text(older)
+    out = make("install")
+    assert "keeping" not in out, out
+    assert conf.read_bytes() == (REPO / "conf" / "synstack.yaml").read_bytes()
+    assert not conf.with_name("synstack.yaml.sample").exists()
 
 
 # ---------------------------------------------------------------- the daemon
