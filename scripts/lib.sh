@@ -50,12 +50,15 @@ install_deps() {
 }
 
 # The MCP tests' client (tests/mcp): the official MCP SDK from npm, at the
-# versions package-lock.json pins.  Node.js is not in DEPS: CI brings its
-# own (with npm); Debian's is installed only where there is no node at all.
-# `npm ci` starts from an empty node_modules, so it runs only when the
-# lockfile, package.json or node changed since the last install.
+# versions package-lock.json pins, installed in $REPO/build-mcp (a build
+# product, like the build folders: nothing third-party under tests/), where
+# test_mcp.py runs a copy of client.mjs.  Node.js is not in DEPS: CI
+# brings its own (with npm); Debian's is installed only where there is no
+# node at all.  `npm ci` starts from an empty node_modules, so it runs only
+# when the lockfile, package.json or node changed since the last install.
+MCP_CLIENT_DIR=$REPO/build-mcp
 install_mcp_client() {
-	local dir=$REPO/tests/mcp stamp want
+	local src=$REPO/tests/mcp dir=$MCP_CLIENT_DIR stamp want
 	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 		say "installing Debian packages: nodejs npm"
 		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
@@ -63,13 +66,15 @@ install_mcp_client() {
 		    --no-install-recommends nodejs npm >/dev/null || return 1
 	fi
 	stamp=$dir/node_modules/.synstack-installed
-	want=$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum)
+	want=$(cat "$src/package.json" "$src/package-lock.json" | sha256sum)
 	want="$want node $(node --version)"
 	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 		say "MCP test client (npm): up to date"
 		return
 	fi
-	say "MCP test client: npm ci in tests/mcp"
+	say "MCP test client: npm ci in build-mcp"
+	mkdir -p "$dir" &&
+	    cp "$src/package.json" "$src/package-lock.json" "$dir/" || return 1
 	(cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund \
 	    --no-update-notifier --loglevel=error >/dev/null) || return 1
 	printf '%s\n' "$want" >"$stamp"

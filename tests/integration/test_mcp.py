@@ -1,6 +1,7 @@
 """MCP (issue 6; SPEC.md section 10): POST /mcp over Streamable HTTP and
 synstack-mcp over stdio, driven by the official TypeScript SDK client
-(tests/mcp/client.mjs, installed by `npm ci` in tests/mcp) and by raw
+(tests/mcp/client.mjs, run from build-mcp, where scripts/run-tests
+installs the SDK with `npm ci`) and by raw
 HTTP and raw stdio for what a well-behaved client never sends.
 
 The SDK runs the whole work loop over both transports against a real
@@ -29,7 +30,10 @@ from test_work import TITLES, W, act, start_world
 from test_work import ro, ro_emu  # noqa: F401
 
 MCP_DIR = REPO / "tests" / "mcp"
-CLIENT = MCP_DIR / "client.mjs"
+# The SDK lives in build-mcp (scripts/lib.sh): the client runs from there,
+# so that Node.js finds it beside the script.
+SDK_DIR = REPO / "build-mcp"
+CLIENT = SDK_DIR / "client.mjs"
 LATEST, OLDER = "2025-11-25", "2025-06-18"
 TOOLS = {"feed", "join", "work_on", "details", "submit", "status", "review",
          "pr_details", "abandon", "merge"}
@@ -73,16 +77,18 @@ def sdk(d, key, transport, calls=(), check_connect=True, **extra):
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is not on PATH: the MCP tests need Node.js (20 or later)")
-    if not (MCP_DIR / "node_modules" / "@modelcontextprotocol" / "sdk").is_dir():
-        pytest.fail(f"the MCP SDK is not installed: run `npm ci` in {MCP_DIR} "
-                    "(scripts/run-tests does)")
+    if not (SDK_DIR / "node_modules" / "@modelcontextprotocol" / "sdk").is_dir():
+        pytest.fail(f"the MCP SDK is not installed in {SDK_DIR}: copy package.json"
+                    f" and package-lock.json there from {MCP_DIR} and run `npm ci`"
+                    " (scripts/run-tests does)")
+    shutil.copyfile(MCP_DIR / "client.mjs", CLIENT)
     plan = {"transport": transport, "url": d.base, "key": key, "bin": str(mcp_bin()),
             "calls": list(calls)}
     if sanitizer_env():
         plan["env"] = sanitizer_env()
     plan.update(extra)
     r = subprocess.run([node, str(CLIENT)], input=json.dumps(plan), capture_output=True,
-                       text=True, timeout=60, cwd=str(MCP_DIR))
+                       text=True, timeout=60, cwd=str(SDK_DIR))
     assert r.returncode == 0, f"client.mjs exited {r.returncode}: {r.stderr[-3000:]}"
     out = json.loads(r.stdout)
     if check_connect:

