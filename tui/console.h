@@ -225,7 +225,7 @@ struct screen_ops {
 	void		(*draw)(struct ui *);
 	/* 1: the screen did the action; 0: the frame's default. */
 	int		(*key)(struct ui *, enum action);
-	void		(*leave)(struct ui *);
+	void		(*leave)(struct ui *);	/* NULL: nothing to do */
 };
 
 extern const struct screen_ops	screen_agents, screen_projects,
@@ -319,6 +319,10 @@ bool		 table_move(struct table *, enum action, int);
  * says without rows. */
 void		 table_draw(struct ui *, struct table *, const char *,
 		     const char *);
+/* A screen of the current project's rows: forgets the rows of another
+ * project (the string of size bytes remembers which); 0 when there is a
+ * project to load them for, -1 (and an empty table) when none is chosen. */
+int		 table_for_project(struct ui *, struct table *, char *, size_t);
 /* A table screen's rows from GET path's data.<key>; 0 or -1. */
 int		 table_load(struct ui *, struct table *, const char *,
 		     const char *);

@@ -169,12 +169,6 @@ key(struct ui *ui, enum action a)
 	return 1;
 }
 
-static void
-leave(struct ui *ui)
-{
-	(void)ui;
-}
-
 const struct screen_ops screen_agents = {
-	SCR_AGENTS, "agents", "ag", "Agents", &t, enter, draw, key, leave
+	SCR_AGENTS, "agents", "ag", "Agents", &t, enter, draw, key, NULL
 };

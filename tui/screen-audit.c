@@ -173,12 +173,6 @@ key(struct ui *ui, enum action a)
 	}
 }
 
-static void
-leave(struct ui *ui)
-{
-	(void)ui;
-}
-
 const struct screen_ops screen_audit = {
-	SCR_AUDIT, "audit", "au", "Audit", &t, enter, draw, key, leave
+	SCR_AUDIT, "audit", "au", "Audit", &t, enter, draw, key, NULL
 };

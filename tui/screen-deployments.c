@@ -49,14 +49,8 @@ enter(struct ui *ui)
 {
 	char	path[1024];
 
-	if (strcmp(loaded_for, ui->project) != 0) {
-		table_clear(&t);
-		strlcpy_ss(loaded_for, ui->project, sizeof(loaded_for));
-	}
-	if (ui->project[0] == '\0') {
-		t.loaded = true;
+	if (table_for_project(ui, &t, loaded_for, sizeof(loaded_for)) == -1)
 		return;
-	}
 	ui_project_path(ui, path, sizeof(path), "/deployments?limit=%d",
 	    LIST_LIMIT);
 	table_load(ui, &t, path, "deployments");
@@ -194,13 +188,7 @@ key(struct ui *ui, enum action a)
 	return 1;
 }
 
-static void
-leave(struct ui *ui)
-{
-	(void)ui;
-}
-
 const struct screen_ops screen_deployments = {
 	SCR_DEPLOYMENTS, "deployments", "de", "Deployments", &t, enter, draw,
-	key, leave
+	key, NULL
 };

@@ -299,13 +299,7 @@ key(struct ui *ui, enum action a)
 	return 1;
 }
 
-static void
-leave(struct ui *ui)
-{
-	(void)ui;
-}
-
 const struct screen_ops screen_platforms = {
 	SCR_PLATFORMS, "platforms", "pl", "Platforms", &t, enter, draw, key,
-	leave
+	NULL
 };

@@ -395,13 +395,6 @@ key(struct ui *ui, enum action a)
 	return 1;
 }
 
-static void
-leave(struct ui *ui)
-{
-	(void)ui;
-}
-
 const struct screen_ops screen_projects = {
-	SCR_PROJECTS, "projects", "pr", "Projects", &t, enter, draw, key,
-	leave
+	SCR_PROJECTS, "projects", "pr", "Projects", &t, enter, draw, key, NULL
 };

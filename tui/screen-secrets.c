@@ -67,15 +67,10 @@ enter(struct ui *ui)
 	char			 path[1024];
 	size_t			 i;
 
-	if (strcmp(loaded_for, ui->project) != 0) {
-		table_clear(&t);
-		strlcpy_ss(loaded_for, ui->project, sizeof(loaded_for));
+	if (strcmp(loaded_for, ui->project) != 0)
 		nmissing = 0;
-	}
-	if (ui->project[0] == '\0') {
-		t.loaded = true;
+	if (table_for_project(ui, &t, loaded_for, sizeof(loaded_for)) == -1)
 		return;
-	}
 	ui_project_path(ui, path, sizeof(path), "/deployment/secrets");
 	if (ui_call(ui, "GET", path, NULL, &res) == 0 &&
 	    (rows = json_path(res.data, "secrets")) != NULL &&
@@ -398,12 +393,6 @@ key(struct ui *ui, enum action a)
 	return 1;
 }
 
-static void
-leave(struct ui *ui)
-{
-	(void)ui;
-}
-
 const struct screen_ops screen_secrets = {
-	SCR_SECRETS, "secrets", "se", "Secrets", &t, enter, draw, key, leave
+	SCR_SECRETS, "secrets", "se", "Secrets", &t, enter, draw, key, NULL
 };

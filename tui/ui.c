@@ -1542,6 +1542,21 @@ table_clear(struct table *t)
 	t->loaded = false;
 }
 
+int
+table_for_project(struct ui *ui, struct table *t, char *loaded_for,
+    size_t size)
+{
+	if (strcmp(loaded_for, ui->project) != 0) {
+		table_clear(t);
+		strlcpy_ss(loaded_for, ui->project, size);
+	}
+	if (ui->project[0] == '\0') {
+		t->loaded = true;
+		return -1;
+	}
+	return 0;
+}
+
 json_object *
 table_row(const struct table *t)
 {
