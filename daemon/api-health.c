@@ -103,7 +103,8 @@ api_healthz(struct request *rq, struct response *rs)
 	struct err	 e;
 	enum webhook_watch_state watch;
 	enum gitea_token token;
-	char		 error[256], since[32], url[2048], hint[2560];
+	char		 error[256], since[32], url[2048], advice[2560];
+	char		 hint[2700];
 	char		 token_error[800];
 	long		 usec;
 	bool		 db_ok, gitea_ok;
@@ -154,11 +155,9 @@ api_healthz(struct request *rq, struct response *rs)
 	    "unknown"));
 	if (watch == WATCH_SILENT) {
 		webhook_hook_url(rq->conf, url, sizeof(url));
+		webhook_silent_advice(rq->conf, advice, sizeof(advice));
 		snprintf(hint, sizeof(hint), "the reconciliation keeps finding"
-		    " changes no webhook delivered: check that Gitea's"
-		    " [webhook] ALLOWED_HOST_LIST allows this daemon's address"
-		    " (loopback,private for a local one) and that the system"
-		    " hook points at %s", url);
+		    " changes no webhook delivered: %s", advice);
 		json_object_object_add(hooks, "since",
 		    json_object_new_string(since));
 		json_object_object_add(hooks, "hook_url",

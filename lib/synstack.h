@@ -683,6 +683,8 @@ enum webhook_watch_state webhook_watch_get(struct db_pool *,
 		     const struct conf *, char *, size_t);
 /* <http.public_url>/hooks/gitea */
 void		 webhook_hook_url(const struct conf *, char *, size_t);
+/* What to check when webhooks are silent (the log and /healthz say it). */
+void		 webhook_silent_advice(const struct conf *, char *, size_t);
 
 /* ref.c: what an agent names: a feed number, owner/repo, owner/repo#N */
 enum ref_kind { REF_PROJECT, REF_ISSUE, REF_PULL };

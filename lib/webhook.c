@@ -768,12 +768,23 @@ webhook_hook_url(const struct conf *conf, char *buf, size_t size)
 }
 
 void
+webhook_silent_advice(const struct conf *conf, char *buf, size_t size)
+{
+	char	url[2048];
+
+	webhook_hook_url(conf, url, sizeof(url));
+	snprintf(buf, size, "check that Gitea's [webhook] ALLOWED_HOST_LIST"
+	    " allows this daemon's address (loopback,private for a local one)"
+	    " and that the system hook points at %s", url);
+}
+
+void
 webhook_watch_run(const struct conf *conf, PGconn *c, const char *started,
     long items)
 {
 	struct err	 e;
 	const char	*params[2];
-	char		 nitems[24], url[2048];
+	char		 nitems[24], advice[2560];
 	PGresult	*res;
 	bool		 was, now;
 
@@ -800,14 +811,11 @@ webhook_watch_run(const struct conf *conf, PGconn *c, const char *started,
 	if (PQntuples(res) == 1) {
 		was = PQgetvalue(res, 0, 0)[0] == 't';
 		now = PQgetvalue(res, 0, 1)[0] == 't';
-		webhook_hook_url(conf, url, sizeof(url));
+		webhook_silent_advice(conf, advice, sizeof(advice));
 		if (!was && now)
 			log_warn("webhooks look blocked: %s reconciliations in a"
-			    " row found changes no delivery brought; check that"
-			    " Gitea's [webhook] ALLOWED_HOST_LIST allows this"
-			    " daemon's address (loopback,private for a local"
-			    " one) and that the system hook points at %s",
-			    PQgetvalue(res, 0, 2), url);
+			    " row found changes no delivery brought; %s",
+			    PQgetvalue(res, 0, 2), advice);
 		else if (was && !now)
 			log_info("webhooks: no longer silent (a reconciliation"
 			    " found nothing to change)");
