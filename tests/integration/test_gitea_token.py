@@ -4,19 +4,14 @@ wrong.  Gitea still answers /version then, so /healthz said "ok" while
 the mirror failed; now it says which, and so does /metrics, until a
 restart with the right token (gitea.admin_token_file is read at start)."""
 
-import os
 import secrets
 
 from emulator import ADMIN_TOKEN, PASSWORD
-from mirror_helpers import metrics, wait_startup_sync
+from mirror_helpers import metrics, wait_startup_sync, write_secret
 
 
 def token_file(tmp_path, token):
-    path = tmp_path / "gitea-token"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token + "\n")
-    return str(path)
+    return write_secret(tmp_path, token, name="gitea-token")[0]
 
 
 def gitea_health(d):

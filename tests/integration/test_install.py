@@ -15,6 +15,7 @@ import subprocess
 import pytest
 
 from conftest import REPO, SCHEMA_DIR, assert_ok, set_key, synstackd_bin, wait_for
+from mirror_helpers import write_secret
 
 # The directories make install uses, read from the build's Makefile.
 DIRS = ("prefix", "sysconfdir", "sbindir", "bindir", "mandir", "pkgdatadir",
@@ -276,10 +277,8 @@ def test_installed_daemon_starts_from_the_sample(staged, daemon, pg, monkeypatch
     # The factory runs SYNSTACK_BIN: here the installed daemon.
     monkeypatch.setenv("SYNSTACK_BIN", str(sbin))
     d = daemon(start=False)
-    tokens = tmp_path / "admin-tokens"
-    fd = os.open(tokens, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(f"# the admins\n{d.token}\n")
+    tokens, _ = write_secret(tmp_path, f"# the admins\n{d.token}",
+                             name="admin-tokens")
     world = daemon.world
     text = (conf / "synstack.yaml").read_text()
     for (section, key), value in {
