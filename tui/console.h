@@ -103,6 +103,8 @@ struct column {
 	enum col_kind	 kind;
 };
 
+/* Appends to a string of size bytes, cut as strlcpy_ss cuts. */
+size_t		 str_append(char *, const char *, size_t);
 /* text cut or padded to width display columns (UTF-8 aware; a cut ends
  * with "~"); right: aligned right.  Returns out. */
 char		*fmt_cell(char *, size_t, const char *, int, bool);
@@ -284,6 +286,9 @@ void		 ui_health(struct ui *);
 void		 ui_set_project(struct ui *, const char *);
 /* Asks for a current project when there is none; false: still none. */
 bool		 ui_need_project(struct ui *);
+/* GET /api/v1/admin/projects, every page (5000 rows at most) in one
+ * array; NULL after an error, which the status line shows. */
+json_object	*ui_projects(struct ui *);
 /* The project menu (P); true when one was chosen. */
 bool		 ui_choose_project(struct ui *);
 /* "/api/v1/projects/<o>/<r><tail>" of the current project. */
@@ -295,12 +300,17 @@ void		 ui_switch(struct ui *, const struct screen_ops *);
  * given, runs after each edit (the live filter). */
 int		 ui_prompt(struct ui *, const char *, char *, size_t,
 		     void (*)(struct ui *, const char *));
+/* Backspace as prompts and forms take it: the key, ^H or DEL. */
+bool		 ui_is_backspace(int);
+/* Drops the last UTF-8 character of a string. */
+void		 str_drop_last(char *);
 /* "Delete sponsor "Acme"? [y/N]" on the status line; true on y. */
 bool		 ui_confirm(struct ui *, const char *, ...) SS_PRINTF(2, 3);
 /* A menu of n items: the index chosen, or -1. */
 int		 ui_menu(struct ui *, const char *, const char *const *, size_t,
 		     size_t);
-/* A scrolling view of text, wrapped to the screen; q or Esc closes it. */
+/* A scrolling view of text (NULL: none), wrapped to the screen; q or Esc
+ * closes it. */
 void		 ui_pager(struct ui *, const char *, const char *);
 /* Shows a secret's value masked, in the clear after a key, then clears
  * it from the screen; the caller wipes it from memory. */
@@ -323,11 +333,12 @@ void		 table_draw(struct ui *, struct table *, const char *,
  * project (the string of size bytes remembers which); 0 when there is a
  * project to load them for, -1 (and an empty table) when none is chosen. */
 int		 table_for_project(struct ui *, struct table *, char *, size_t);
+/* The current screen's table without a current project: its title and
+ * what to do; false, and nothing drawn, when there is a project. */
+bool		 table_draw_no_project(struct ui *, struct table *);
 /* A table screen's rows from GET path's data.<key>; 0 or -1. */
 int		 table_load(struct ui *, struct table *, const char *,
 		     const char *);
-/* Appends to a string of size bytes, cut as strlcpy_ss cuts. */
-size_t		 str_append(char *, const char *, size_t);
 /* A row's field as text ("" when missing or null). */
 const char	*row_str(json_object *, const char *);
 /* Appends printf'd text to a growing buffer (the pagers' texts). */

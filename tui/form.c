@@ -355,7 +355,8 @@ form_collect(struct form_ui *fu)
 	form_driver(fu->form, REQ_VALIDATION);
 	for (i = 0; i < fu->n; i++) {
 		if (fu->ff[i].kind == FF_SECRET) {
-			ff_set(&fu->ff[i], NULL);
+			/* A refused submit's copy goes wiped. */
+			ff_free(&fu->ff[i], 1);
 			fu->ff[i].value = strdup(fu->secret[i]);
 			continue;
 		}
@@ -445,14 +446,9 @@ secret_key(struct form_ui *fu, size_t i, int k)
 	char		 mb[8];
 	mbstate_t	 ps;
 
-	if (k == KEYF(KEY_BACKSPACE) || k == 0x7f || k == KEY_CTRL('h')) {
-		while (len > 0) {
-			len--;
-			if ((fu->secret[i][len] & 0xc0) != 0x80)
-				break;
-		}
-		fu->secret[i][len] = '\0';
-	} else if (k == KEY_CTRL('u'))
+	if (ui_is_backspace(k))
+		str_drop_last(fu->secret[i]);
+	else if (k == KEY_CTRL('u'))
 		explicit_bzero(fu->secret[i], len);
 	else if (k >= 0x20 && k < 0x1000000 && k != 0x7f) {
 		memset(&ps, 0, sizeof(ps));

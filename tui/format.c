@@ -258,6 +258,16 @@ put_cut(struct out *o, const char *s, int width)
 	pad(o, width - used);
 }
 
+size_t
+str_append(char *dst, const char *src, size_t size)
+{
+	size_t	len = strlen(dst);
+
+	if (len >= size)
+		return len + strlen(src);
+	return len + strlcpy_ss(dst + len, src, size - len);
+}
+
 char *
 fmt_cell(char *buf, size_t bufsz, const char *text, int width, bool right)
 {

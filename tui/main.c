@@ -151,8 +151,10 @@ main(int argc, char **argv)
 	ui.cl = cl;
 	ui.pending = -1;
 	if (ui_init(&ui) == -1) {
-		if (saved != -1)
+		if (saved != -1) {
 			dup2(saved, STDERR_FILENO);
+			close(saved);
+		}
 		fail(cl, &prof, "cannot start curses (TERM=%s)",
 		    getenv("TERM") != NULL ? getenv("TERM") : "unset");
 	}

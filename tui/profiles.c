@@ -79,7 +79,6 @@ static int	 read_profile(struct loader *, yaml_node_t *, yaml_node_t *,
 		     struct raw_profile *);
 static int	 check_url(struct loader *, yaml_node_t *,
 		     const struct raw_profile *, struct profile *);
-static void	 append(char *, const char *, size_t);
 static void	 known_names(const struct loader *, char *, size_t);
 static const struct raw_profile *choose(struct loader *, const char *);
 static int	 fill(struct loader *, const struct raw_profile *,
@@ -631,16 +630,6 @@ check_url(struct loader *ld, yaml_node_t *n, const struct raw_profile *rp,
 	return 0;
 }
 
-/* strlcat, which glibc 2.36 lacks; a message cut short is still one. */
-static void
-append(char *buf, const char *s, size_t bufsz)
-{
-	size_t	len = strlen(buf);
-
-	if (len < bufsz)
-		strlcpy_ss(buf + len, s, bufsz - len);
-}
-
 /* "local, prod" for messages. */
 static void
 known_names(const struct loader *ld, char *buf, size_t bufsz)
@@ -650,8 +639,8 @@ known_names(const struct loader *ld, char *buf, size_t bufsz)
 	buf[0] = '\0';
 	for (i = 0; i < ld->nraw; i++) {
 		if (i > 0)
-			append(buf, ", ", bufsz);
-		append(buf, ld->raw[i].name, bufsz);
+			str_append(buf, ", ", bufsz);
+		str_append(buf, ld->raw[i].name, bufsz);
 	}
 }
 
@@ -912,9 +901,9 @@ profile_find(char *out, size_t outsz, const char *system, struct err *e)
 			return 0;
 		}
 		if (i > 0)
-			append(list, i + 1 == n ? " and " : ", ",
+			str_append(list, i + 1 == n ? " and " : ", ",
 			    sizeof(list));
-		append(list, tried[i], sizeof(list));
+		str_append(list, tried[i], sizeof(list));
 	}
 	err_set(e, ERR_CONFIG, "no profiles file: tried %s; create one "
 	    "or name one with -c", list);

@@ -115,7 +115,7 @@ open_agent(struct ui *ui, json_object *row)
 
 	sb_fields(&sb, row, fields, time(NULL));
 	snprintf(title, sizeof(title), "Agent %s", row_str(row, "name"));
-	ui_pager(ui, title, sb.p != NULL ? sb.p : "");
+	ui_pager(ui, title, sb.p);
 	sb_free(&sb);
 }
 

@@ -62,12 +62,8 @@ draw(struct ui *ui)
 	char	title[384];
 	size_t	n = t.rows != NULL ? json_object_array_length(t.rows) : 0;
 
-	if (ui->project[0] == '\0') {
-		table_draw(ui, &t, "Deployments: no current project",
-		    "No current project: P chooses one (or Enter on the"
-		    " Projects screen).");
+	if (table_draw_no_project(ui, &t))
 		return;
-	}
 	snprintf(title, sizeof(title), "Deployments of %s: %zu%s", ui->project,
 	    n, n == LIST_LIMIT ? " (the newest)" : "");
 	table_draw(ui, &t, title, "No deployments yet: a push to the deploy"

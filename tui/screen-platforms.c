@@ -244,7 +244,7 @@ open_platform(struct ui *ui, json_object *row)
 
 	sb_fields(&sb, row, fields, time(NULL));
 	snprintf(title, sizeof(title), "Platform %s", row_str(row, "name"));
-	ui_pager(ui, title, sb.p != NULL ? sb.p : "");
+	ui_pager(ui, title, sb.p);
 	sb_free(&sb);
 }
 

@@ -12,8 +12,6 @@
 
 #include "console.h"
 
-#define PAGE		200
-#define MAX_ROWS	5000
 #define NO_PLATFORM	"(none)"
 #define MAX_PLATFORMS	64
 
@@ -45,39 +43,13 @@ tone(json_object *row)
 	return TONE_NONE;
 }
 
-/* Every page, one array. */
 static void
 enter(struct ui *ui)
 {
-	struct api_result	 res;
-	json_object		*all, *rows, *next;
-	char			 path[512], *after = NULL;
-	size_t			 i;
+	json_object	*all;
 
-	all = json_object_new_array();
-	do {
-		snprintf(path, sizeof(path), "/api/v1/admin/projects"
-		    "?limit=%d%s%s", PAGE, after != NULL ? "&after=" : "",
-		    after != NULL ? after : "");
-		free(after);
-		after = NULL;
-		if (ui_call(ui, "GET", path, NULL, &res) == -1) {
-			api_result_free(&res);
-			json_object_put(all);
-			return;
-		}
-		rows = json_path(res.data, "projects");
-		for (i = 0; rows != NULL && i < json_object_array_length(rows);
-		    i++)
-			json_object_array_add(all, json_object_get(
-			    json_object_array_get_idx(rows, i)));
-		next = json_path(res.data, "next_after");
-		if (next != NULL && json_object_is_type(next, json_type_string))
-			after = client_escape(json_object_get_string(next));
-		api_result_free(&res);
-	} while (after != NULL && json_object_array_length(all) < MAX_ROWS);
-	free(after);
-	table_set(&t, all);
+	if ((all = ui_projects(ui)) != NULL)
+		table_set(&t, all);
 }
 
 static void
@@ -207,7 +179,7 @@ open_project(struct ui *ui)
 		policy_text(&sb, pres.data);
 	api_result_free(&pres);
 	snprintf(title, sizeof(title), "Project %s", ui->project);
-	ui_pager(ui, title, sb.p != NULL ? sb.p : "");
+	ui_pager(ui, title, sb.p);
 	sb_free(&sb);
 }
 
@@ -222,7 +194,7 @@ rules(struct ui *ui)
 	if (ui_call(ui, "GET", path, NULL, &res) == 0) {
 		policy_text(&sb, res.data);
 		snprintf(title, sizeof(title), "Work rules of %s", ui->project);
-		ui_pager(ui, title, sb.p != NULL ? sb.p : "");
+		ui_pager(ui, title, sb.p);
 	}
 	api_result_free(&res);
 	sb_free(&sb);

@@ -35,7 +35,6 @@ static struct table t = {
 	"", false, tone
 };
 static char	loaded_for[256];
-static size_t	nmissing;
 
 static bool
 missing(json_object *row)
@@ -67,8 +66,6 @@ enter(struct ui *ui)
 	char			 path[1024];
 	size_t			 i;
 
-	if (strcmp(loaded_for, ui->project) != 0)
-		nmissing = 0;
 	if (table_for_project(ui, &t, loaded_for, sizeof(loaded_for)) == -1)
 		return;
 	ui_project_path(ui, path, sizeof(path), "/deployment/secrets");
@@ -77,7 +74,6 @@ enter(struct ui *ui)
 	    json_object_is_type(rows, json_type_array)) {
 		json_object_get(rows);
 		miss = json_path(res.data, "missing");
-		nmissing = 0;
 		for (i = 0; miss != NULL && i < json_object_array_length(miss);
 		    i++) {
 			o = json_object_new_object();
@@ -88,7 +84,6 @@ enter(struct ui *ui)
 			json_object_object_add(o, "missing",
 			    json_object_new_boolean(1));
 			json_object_array_add(rows, o);
-			nmissing++;
 		}
 		table_set(&t, rows);
 	}
@@ -100,13 +95,14 @@ draw(struct ui *ui)
 {
 	char	title[384];
 	size_t	n = t.rows != NULL ? json_object_array_length(t.rows) : 0;
+	size_t	i, nmissing = 0;
 
-	if (ui->project[0] == '\0') {
-		table_draw(ui, &t, "Secrets: no current project",
-		    "No current project: P chooses one (or Enter on the"
-		    " Projects screen).");
+	if (table_draw_no_project(ui, &t))
 		return;
-	}
+	/* The names the platform needs, made rows by enter(). */
+	for (i = 0; i < n; i++)
+		if (missing(json_object_array_get_idx(t.rows, i)))
+			nmissing++;
 	snprintf(title, sizeof(title), "Secrets of %s: %zu set, %zu missing",
 	    ui->project, n - nmissing, nmissing);
 	table_draw(ui, &t, title, ui_read_only(ui) ? "No secrets." :

@@ -73,12 +73,8 @@ draw(struct ui *ui)
 	char	title[384];
 	size_t	n = t.rows != NULL ? json_object_array_length(t.rows) : 0;
 
-	if (ui->project[0] == '\0') {
-		table_draw(ui, &t, "Sponsors: no current project",
-		    "No current project: P chooses one (or Enter on the"
-		    " Projects screen).");
+	if (table_draw_no_project(ui, &t))
 		return;
-	}
 	snprintf(title, sizeof(title), "Sponsors of %s: %zu", ui->project, n);
 	table_draw(ui, &t, title, ui_read_only(ui) ? "No sponsors yet." :
 	    "No sponsors yet: a adds one.");
@@ -266,7 +262,7 @@ open_sponsor(struct ui *ui, json_object *row)
 	sb_fields(&sb, row, fields, time(NULL));
 	snprintf(title, sizeof(title), "Sponsor %s of %s",
 	    row_str(row, "name"), ui->project);
-	ui_pager(ui, title, sb.p != NULL ? sb.p : "");
+	ui_pager(ui, title, sb.p);
 	sb_free(&sb);
 }
 

@@ -59,16 +59,6 @@ static void	 filter_prompt(struct ui *);
 
 /* -- little things ------------------------------------------------------- */
 
-size_t
-str_append(char *dst, const char *src, size_t size)
-{
-	size_t	len = strlen(dst);
-
-	if (len >= size)
-		return len + strlen(src);
-	return len + strlcpy_ss(dst + len, src, size - len);
-}
-
 const char *
 row_str(json_object *row, const char *key)
 {
@@ -602,18 +592,17 @@ ui_project_path(struct ui *ui, char *buf, size_t len, const char *fmt, ...)
 	client_project_path(buf, len, ui->project, "%s", tail);
 }
 
-bool
-ui_choose_project(struct ui *ui)
+/* Every page: one array, PROJECTS_MAX rows at most. */
+json_object *
+ui_projects(struct ui *ui)
 {
 	struct api_result	 res;
-	json_object		*rows, *next;
-	const char		**names = NULL, **n2;
+	json_object		*all, *rows, *next;
 	char			 path[512], *after = NULL;
-	size_t			 n = 0, i, cur = 0;
-	int			 choice;
-	bool			 chosen = false;
+	size_t			 i;
 
-	/* Every page: the menu is the whole list. */
+	if ((all = json_object_new_array()) == NULL)
+		return NULL;
 	do {
 		snprintf(path, sizeof(path), "/api/v1/admin/projects"
 		    "?limit=%d%s%s", PROJECTS_PAGE, after != NULL ? "&after=" :
@@ -622,32 +611,48 @@ ui_choose_project(struct ui *ui)
 		after = NULL;
 		if (ui_call(ui, "GET", path, NULL, &res) == -1) {
 			api_result_free(&res);
-			goto out;
+			json_object_put(all);
+			return NULL;
 		}
 		rows = json_path(res.data, "projects");
 		for (i = 0; rows != NULL && i < json_object_array_length(rows);
-		    i++) {
-			if ((n2 = reallocarray(names, n + 1,
-			    sizeof(*names))) == NULL)
-				break;
-			names = n2;
-			if ((names[n] = strdup(row_str(
-			    json_object_array_get_idx(rows, i), "project"))) ==
-			    NULL)
-				break;
-			if (strcmp(names[n], ui->project) == 0)
-				cur = n;
-			n++;
-		}
+		    i++)
+			json_object_array_add(all, json_object_get(
+			    json_object_array_get_idx(rows, i)));
 		next = json_path(res.data, "next_after");
 		if (next != NULL && json_object_is_type(next, json_type_string))
 			after = client_escape(json_object_get_string(next));
 		api_result_free(&res);
-	} while (after != NULL && n < PROJECTS_MAX);
-	if (n == 0) {
+	} while (after != NULL && json_object_array_length(all) <
+	    PROJECTS_MAX);
+	free(after);
+	return all;
+}
+
+bool
+ui_choose_project(struct ui *ui)
+{
+	json_object	 *all;
+	const char	**names = NULL;
+	size_t		  n, i, cur = 0;
+	int		  choice;
+	bool		  chosen = false;
+
+	/* The menu is the whole list; its names are the rows'. */
+	if ((all = ui_projects(ui)) == NULL)
+		return false;
+	if ((n = json_object_array_length(all)) == 0) {
 		ui_error(ui, "no projects yet: synstackd lists the projects of"
 		    " its Gitea organisations");
 		goto out;
+	}
+	if ((names = calloc(n, sizeof(*names))) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		names[i] = row_str(json_object_array_get_idx(all, i),
+		    "project");
+		if (strcmp(names[i], ui->project) == 0)
+			cur = i;
 	}
 	if ((choice = ui_menu(ui, "Current project", names, n, cur)) < 0) {
 		ui_status(ui, "canceled; the current project is %s",
@@ -658,10 +663,8 @@ ui_choose_project(struct ui *ui)
 	ui_status(ui, "current project: %s", ui->project);
 	chosen = true;
 out:
-	free(after);
-	for (i = 0; i < n; i++)
-		free((char *)names[i]);
 	free(names);
+	json_object_put(all);
 	return chosen;
 }
 
@@ -876,14 +879,14 @@ filter_prompt(struct ui *ui)
 
 /* -- prompts ------------------------------------------------------------- */
 
-static bool
-is_backspace(int k)
+bool
+ui_is_backspace(int k)
 {
 	return k == KEYF(KEY_BACKSPACE) || k == 0x7f || k == KEY_CTRL('h');
 }
 
-static void
-drop_last_char(char *buf)
+void
+str_drop_last(char *buf)
 {
 	size_t	n = strlen(buf);
 
@@ -918,8 +921,8 @@ ui_prompt(struct ui *ui, const char *label, char *buf, size_t len,
 		}
 		if (k == '\n' || k == '\r' || k == KEYF(KEY_ENTER))
 			r = 1;
-		else if (is_backspace(k))
-			drop_last_char(buf);
+		else if (ui_is_backspace(k))
+			str_drop_last(buf);
 		else if (k == KEY_CTRL('u'))
 			buf[0] = '\0';
 		else if (k == KEY_CTRL('w')) {
@@ -1331,6 +1334,8 @@ ui_pager(struct ui *ui, const char *title, const char *text)
 	int		k;
 
 	memset(&pg, 0, sizeof(pg));
+	if (text == NULL)
+		text = "";
 	ui->bar = "q back  j/k scroll  PgUp/PgDn page  g/G top/end";
 	ui_draw(ui);
 	if (pager_place(&pg, text) == -1) {
@@ -1555,6 +1560,20 @@ table_for_project(struct ui *ui, struct table *t, char *loaded_for,
 		return -1;
 	}
 	return 0;
+}
+
+bool
+table_draw_no_project(struct ui *ui, struct table *t)
+{
+	char	title[128];
+
+	if (ui->project[0] != '\0')
+		return false;
+	snprintf(title, sizeof(title), "%s: no current project",
+	    ui->cur->title);
+	table_draw(ui, t, title, "No current project: P chooses one (or Enter"
+	    " on the Projects screen).");
+	return true;
 }
 
 json_object *
